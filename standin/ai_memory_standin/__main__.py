@@ -1,0 +1,5 @@
+import sys
+
+from ai_memory_standin.cli import main
+
+sys.exit(main())

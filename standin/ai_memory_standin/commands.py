@@ -1,0 +1,224 @@
+"""Local-database subcommands: store, recall, list, get, stats, backup, restore, curator, migrate, schema-init."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ai_memory_standin import SCHEMA_VERSION, VERSION
+from ai_memory_standin.config import Config, resolve_db
+from ai_memory_standin.models import ValidationError, is_expired, iso, new_memory, now, public_view
+from ai_memory_standin.store import Conflict, open_store
+
+
+def run(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    handler = {"store": store, "recall": recall, "list": list_, "get": get, "stats": stats, "backup": backup,
+               "restore": restore, "curator": curator, "migrate": migrate, "schema-init": schema_init}[args.command]
+    try:
+        return handler(args, cfg, faults)
+    except (ValidationError, OSError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+def out(args: argparse.Namespace, doc: Any, text: str) -> None:
+    print(json.dumps(doc) if args.json else text)
+
+
+def _db(args: argparse.Namespace, cfg: Config) -> str:
+    return resolve_db(args.db, cfg)
+
+
+def store(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    body = {"title": args.title, "content": args.content, "tier": args.tier, "namespace": args.namespace,
+            "tags": [t for t in args.tags.split(",") if t], "priority": args.priority, "source": args.source}
+    if args.scope:
+        body["scope"] = args.scope
+    mem = new_memory(body, args.agent_id)
+    db = open_store(_db(args, cfg))
+    try:
+        db.create(mem)
+    except Conflict as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    out(args, {"id": mem["id"], "tier": mem["tier"], "namespace": mem["namespace"], "title": mem["title"],
+               "agent_id": args.agent_id}, f"stored {mem['id']}")
+    return 0
+
+
+def _live(args: argparse.Namespace, cfg: Config, namespace: str | None) -> list[dict[str, Any]]:
+    db = open_store(_db(args, cfg))
+    try:
+        return [m for m in db.all_rows(namespace) if not is_expired(m)]
+    finally:
+        db.close()
+
+
+def recall(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    words = [w.lower() for w in args.context.split()]
+    rows = [m for m in _live(args, cfg, args.namespace)
+            if any(w in f"{m['title']} {m['content']}".lower() for w in words)][: args.limit]
+    out(args, {"memories": [public_view(m) for m in rows], "count": len(rows)},
+        "\n".join(f"{m['id']}  {m['title']}" for m in rows))
+    return 0
+
+
+def list_(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    rows = _live(args, cfg, args.namespace)[: args.limit]
+    out(args, {"memories": [public_view(m) for m in rows], "count": len(rows)},
+        "\n".join(f"{m['id']}  {m['namespace']}  {m['title']}" for m in rows))
+    return 0
+
+
+def get(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    db = open_store(_db(args, cfg))
+    try:
+        mem = db.get(args.id)
+    finally:
+        db.close()
+    if mem is None:
+        print("Error: not found", file=sys.stderr)
+        return 1
+    out(args, {"memory": public_view(mem), "links": []}, json.dumps(public_view(mem), indent=2))
+    return 0
+
+
+def stats(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    path = _db(args, cfg)
+    rows = _live(args, cfg, None)
+    tiers: dict[str, int] = {}
+    spaces: dict[str, int] = {}
+    for m in rows:
+        tiers[m["tier"]] = tiers.get(m["tier"], 0) + 1
+        spaces[m["namespace"]] = spaces.get(m["namespace"], 0) + 1
+    doc = {"total": len(rows), "by_tier": [{"tier": t, "count": c} for t, c in sorted(tiers.items())],
+           "by_namespace": [{"namespace": n, "count": c} for n, c in sorted(spaces.items())],
+           "expiring_soon": 0, "links_count": 0, "db_size_bytes": os.path.getsize(path) if os.path.exists(path) else 0}
+    out(args, doc, f"total: {doc['total']}")
+    return 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def backup(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    source = _db(args, cfg)
+    target_dir = Path(args.to)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    snapshot = target_dir / f"ai-memory-{stamp}.db"
+    db = open_store(source)
+    try:
+        if "backup_no_snapshot" not in faults:  # FAULT: report success without writing the snapshot
+            db.backup_to(str(snapshot))
+    finally:
+        db.close()
+    size = snapshot.stat().st_size if snapshot.exists() else 0
+    manifest = {"snapshot": snapshot.name, "sha256": _sha256(snapshot) if snapshot.exists() else
+                hashlib.sha256(b"").hexdigest(), "bytes": size, "source_db": os.path.abspath(source),
+                "version": VERSION, "created_at": iso(now())}
+    (target_dir / f"ai-memory-{stamp}.manifest.json").write_text(json.dumps(manifest, indent=2))
+    if args.keep > 0:
+        snaps = sorted(target_dir.glob("ai-memory-*.db"))
+        for old in snaps[: max(0, len(snaps) - args.keep)]:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name[:-3] + ".manifest.json").unlink(missing_ok=True)
+    out(args, manifest, f"backup written: {snapshot}")
+    return 0
+
+
+def restore(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    source = Path(args.source)
+    if source.is_dir():
+        snaps = sorted(source.glob("ai-memory-*.db"))
+        if not snaps:
+            print(f"Error: no snapshot in {source}", file=sys.stderr)
+            return 1
+        source = snaps[-1]
+    manifest = source.with_name(source.name[:-3] + ".manifest.json")
+    if not args.skip_verify:
+        if not manifest.exists():
+            print(f"Error: manifest {manifest} missing (use --skip-verify to restore anyway)", file=sys.stderr)
+            return 1
+        expected = json.loads(manifest.read_text())["sha256"]
+        if _sha256(source) != expected:
+            print(f"Error: sha256 mismatch for {source}", file=sys.stderr)
+            return 1
+    target = Path(_db(args, cfg))
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target.rename(target.with_name(f"{target.stem}.pre-restore-{stamp}.db"))
+    for suffix in ("-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    out(args, {"restored": str(source), "db": str(target)}, f"restored {source} -> {target}")
+    return 0
+
+
+def curator(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    started = iso(now())
+    rows = _live(args, cfg, None)
+    doc = {"started_at": started, "completed_at": iso(now()), "cycle_duration_ms": 0,
+           "memories_scanned": len(rows), "memories_eligible": len(rows), "auto_tagged": 0,
+           "contradictions_found": 0, "operations_attempted": 0, "operations_skipped_cap": 0,
+           "autonomy": {"clusters_formed": 0, "memories_consolidated": 0, "memories_forgotten": 0,
+                        "priority_adjustments": 0, "rollback_entries_written": 0, "errors": []},
+           "errors": ["no LLM client configured"], "dry_run": bool(args.dry_run)}
+    out(args, doc, f"curator: scanned {len(rows)}, errors: {doc['errors']}")
+    return 0
+
+
+def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    src, dst = open_store(args.source), None
+    errors: list[str] = []
+    written = 0
+    try:
+        rows = [m for m in src.all_rows(args.namespace) if not is_expired(m)]
+        if not args.dry_run:
+            dst = open_store(args.target)
+            for mem in rows:
+                copy = dict(mem)
+                if "migrate_drop_field" in faults:
+                    copy["tags"] = []  # FAULT: a field silently lost in migration
+                try:
+                    existing = dst.get(copy["id"])
+                    if existing != copy:
+                        dst.put(copy)
+                    written += 1
+                except Exception as exc:
+                    errors.append(f"{mem['id']}: {exc}")
+    finally:
+        src.close()
+        if dst is not None:
+            dst.close()
+    doc = {"from_url": args.source, "to_url": args.target, "memories_read": len(rows),
+           "memories_written": written, "batches": 1, "errors": errors, "dry_run": bool(args.dry_run)}
+    out(args, doc, f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
+    return 1 if errors else 0
+
+
+def schema_init(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    db = open_store(args.store_url)
+    try:
+        doc = {"url": args.store_url, "kind": db.backend, "tables": ["memories", "schema_version"], "views": [],
+               "functions": [], "indices": [], "extensions": getattr(db, "extensions", []),
+               "schema_version": db.schema_version(), "age_projection_created": bool(getattr(db, "age", False)),
+               "embedding_dim": args.embedding_dim, "embedding_dim_migrated": False}
+    finally:
+        db.close()
+    out(args, doc, f"schema ready: {doc['kind']} v{doc['schema_version']}")
+    return 0 if doc["schema_version"] == SCHEMA_VERSION else 1

@@ -1,0 +1,505 @@
+"""HTTP API of the daemon (contract §3): routes, auth, visibility, quorum writes, sync endpoints, mTLS gate."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ai_memory_standin import SERVICE, VERSION
+from ai_memory_standin.federation import Federation
+from ai_memory_standin.models import (
+    RESERVED_AGENT_IDS,
+    TIERS,
+    ValidationError,
+    is_expired,
+    is_visible,
+    iso,
+    new_memory,
+    now,
+    parse_ts,
+    public_view,
+    valid_agent_id,
+)
+from ai_memory_standin.store import Ambiguous, Conflict
+from ai_memory_standin.tlsutil import fingerprint
+
+MAX_BODY = 2 * 1024 * 1024
+DAILY_QUOTA = 1000
+POSTGRES_501 = {"/api/v1/find_paths", "/api/v1/share", "/api/v1/skill/register", "/api/v1/skill/list"}
+POSTGRES_501_PREFIXES = ("/api/v1/memory_", "/api/v1/skill/")
+
+
+def log(msg: str) -> None:
+    print(f"{iso(now())} INFO ai_memory: {msg}", file=sys.stderr, flush=True)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+class App:
+    """Everything a request handler needs, shared by all connections."""
+
+    def __init__(self, *, store: Any, cfg: Any, fed: Federation | None, faults: frozenset[str],
+                 allowlist: frozenset[str] | None, mtls_enforced: bool) -> None:
+        self.store, self.cfg, self.fed, self.faults = store, cfg, fed, faults
+        self.allowlist, self.mtls_enforced = allowlist, mtls_enforced
+        self.counters: Counter[str] = Counter()
+        self.quota: Counter[tuple[str, str, str]] = Counter()
+        self.lock = threading.Lock()
+
+    # --- helpers -------------------------------------------------------------------------------
+    def admin(self, agent: str) -> None:
+        if agent not in self.cfg.admin_agent_ids:
+            raise HttpError(403, {"error": "admin privileges required"})
+
+    def charge_quota(self, agent: str, namespace: str) -> None:
+        key = (agent, namespace, datetime.now(UTC).strftime("%Y-%m-%d"))
+        with self.lock:
+            if self.quota[key] >= DAILY_QUOTA:
+                raise HttpError(429, {"code": "QUOTA_EXCEEDED", "error": "daily memory quota exceeded",
+                                      "limit": "memories_per_day", "current": self.quota[key],
+                                      "max": DAILY_QUOTA, "agent_id": agent})
+            self.quota[key] += 1
+
+    def replicate(self, body: dict[str, Any], mem_id: str | None) -> dict[str, Any]:
+        """Fan out a committed change; raise the 503 quorum shortfall unless W acks arrived."""
+        if self.fed is None:
+            return {}
+        got, reason = self.fed.replicate(body, mem_id)
+        if got >= self.fed.w:
+            return {"quorum_acks": got}
+        if "ack_without_quorum" in self.faults:
+            return {"quorum_acks": got}  # FAULT: 201 although the quorum was not met
+        raise HttpError(503, {"error": "quorum_not_met", "got": got, "needed": self.fed.w, "reason": reason},
+                        {"Retry-After": "2"})
+
+    def create(self, body: dict[str, Any], agent: str) -> dict[str, Any]:
+        for where in (body.get("agent_id"), (body.get("metadata") or {}).get("agent_id")):
+            if where is not None and where != agent:
+                raise HttpError(403, {"error": "agent_id body parameter does not match authenticated caller"})
+        mem = new_memory(body, agent)
+        self.charge_quota(agent, mem["namespace"])
+        try:
+            self.store.create(mem)
+        except Conflict as exc:
+            raise HttpError(409, {"code": "CONFLICT", "error": str(exc), "existing_id": exc.existing_id}) from exc
+        with self.lock:
+            self.counters["store"] += 1
+        out = {"id": mem["id"], "tier": mem["tier"], "namespace": mem["namespace"], "title": mem["title"],
+               "agent_id": agent}
+        out.update(self.replicate({"memories": [mem]}, mem["id"]))
+        return out
+
+    def visible_rows(self, q: dict[str, str], agent: str) -> list[dict[str, Any]]:
+        rows = self.store.all_rows(q.get("namespace"))
+        at = now()
+        out = []
+        for mem in rows:
+            if is_expired(mem, at) or not is_visible(mem, agent):
+                continue
+            if q.get("tier") and mem["tier"] != q["tier"]:
+                continue
+            if q.get("agent_id") and (mem.get("metadata") or {}).get("agent_id") != q["agent_id"]:
+                continue
+            if q.get("min_priority") and mem["priority"] < int(q["min_priority"]):
+                continue
+            if q.get("tags") and not set(q["tags"].split(",")) <= set(mem.get("tags") or []):
+                continue
+            out.append(mem)
+        return out
+
+    def health(self) -> dict[str, Any]:
+        doc = {"status": "ok", "service": SERVICE, "version": VERSION, "embedder_ready": False,
+               "federation_enabled": self.fed is not None}
+        if self.faults:
+            doc["standin_faults"] = sorted(self.faults)
+        return doc
+
+    def capabilities(self) -> dict[str, Any]:
+        return {"schema_version": "3", "tier": self.cfg.tier, "version": VERSION,
+                "features": {"embedder_loaded": False, "recall_mode_active": "keyword", "reranker_active": False,
+                             "federation": self.fed is not None, "mtls": self.mtls_enforced},
+                "models": {}, "permissions": {"mode": "enforce"},
+                "storage_backend": self.store.backend, "db_schema_version": self.store.schema_version()}
+
+    def metrics(self) -> str:
+        rows = self.store.all_rows()
+        fed = self.fed.metrics if self.fed else {}
+        lines = [
+            "# TYPE ai_memory_store_total counter", f"ai_memory_store_total {self.counters['store']}",
+            "# TYPE ai_memory_recall_total counter", f"ai_memory_recall_total {self.counters['recall']}",
+            "# TYPE ai_memory_memories gauge", f"ai_memory_memories {len(rows)}",
+            "# TYPE ai_memory_federation_fanout_dropped_total counter",
+            f'ai_memory_federation_fanout_dropped_total{{reason="abandoned"}} {fed.get("fanout_dropped", 0)}',
+            "# TYPE ai_memory_federation_fanout_retry_total counter",
+            f'ai_memory_federation_fanout_retry_total{{result="ok"}} {fed.get("retry_ok", 0)}',
+            f'ai_memory_federation_fanout_retry_total{{result="fail"}} {fed.get("retry_fail", 0)}',
+            "# TYPE ai_memory_federation_partial_quorum_total counter",
+            f"ai_memory_federation_partial_quorum_total {fed.get('partial_quorum', 0)}",
+            "# TYPE ai_memory_federation_push_dlq_depth gauge",
+            f"ai_memory_federation_push_dlq_depth {self.store.dlq_depth() if self.fed else 0}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def stats(self) -> dict[str, Any]:
+        rows = [m for m in self.store.all_rows() if not is_expired(m)]
+        tiers = Counter(m["tier"] for m in rows)
+        spaces = Counter(m["namespace"] for m in rows)
+        soon = sum(1 for m in rows if m.get("expires_at")
+                   and (parse_ts(m["expires_at"]) - now()).total_seconds() < 86400)
+        size = 0
+        path = getattr(self.store, "path", None)
+        if path:
+            try:
+                import os
+
+                size = os.path.getsize(path)
+            except OSError:
+                size = 0
+        return {"total": len(rows), "by_tier": [{"tier": t, "count": c} for t, c in sorted(tiers.items())],
+                "by_namespace": [{"namespace": n, "count": c} for n, c in sorted(spaces.items())],
+                "expiring_soon": soon, "links_count": 0, "db_size_bytes": size}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ai-memory"
+    sys_version = ""
+    app: App
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, str):
+            data, ctype = body.encode(), "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(body, separators=(",", ":")).encode(), "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _json_body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise HttpError(413, "length limit exceeded")
+        raw = self.rfile.read(length) if length else b""
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            raise HttpError(415, "Expected request with `Content-Type: application/json`")
+        try:
+            return json.loads(raw or b"null")
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, f"Failed to parse the request body as JSON: {exc}") from exc
+
+    def _object_body(self) -> dict[str, Any]:
+        body = self._json_body()
+        if not isinstance(body, dict):
+            raise HttpError(422, "Failed to deserialize the JSON body into the target type: expected an object")
+        return body
+
+    def _agent(self) -> str:
+        agent = self.headers.get("X-Agent-Id")
+        if agent is None:
+            return f"anonymous:req-{uuid.uuid4().hex[:8]}"
+        if not valid_agent_id(agent) or agent in RESERVED_AGENT_IDS:
+            raise HttpError(400, {"error": f"invalid agent_id: {agent}"})
+        return agent
+
+    def _auth(self, path: str, query: dict[str, str]) -> None:
+        key = self.app.cfg.api_key
+        if not key or path == "/api/v1/health":
+            return
+        if self.app.mtls_enforced and path.startswith("/api/v1/sync/"):
+            return  # the client certificate is the peer identity
+        given = self.headers.get("X-API-Key") or query.get("api_key") or ""
+        if not hmac.compare_digest(given.encode(), key.encode()):
+            raise HttpError(401, {"error": "missing or invalid API key"})
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        try:
+            if self.app.store.backend == "postgres" and (
+                    path in POSTGRES_501 or path.startswith(POSTGRES_501_PREFIXES)
+                    or (path.startswith("/api/v1/namespaces/") and path.endswith("/standard"))):
+                raise HttpError(501, {"error": "endpoint not yet implemented for postgres-backed daemon",
+                                      "endpoint": path, "method": method, "storage_backend": "postgres",
+                                      "remediation": "use sqlite-backed daemon or wait for v0.7.x trait coverage; "
+                                                     "see docs/postgres-age-guide.md for the supported endpoint "
+                                                     "inventory"})
+            self._auth(path, query)
+            status, body, headers = self._route(method, path, query)
+            self._send(status, body, headers)
+        except HttpError as err:
+            if method != "GET" and int(self.headers.get("Content-Length") or 0) and not getattr(self, "_read", 0):
+                pass
+            self._send(err.status, err.body, err.headers)
+        except ValidationError as err:
+            self._send(400, {"error": str(err)})
+        except Ambiguous as err:
+            self._send(400, {"error": f"ambiguous id prefix: {err}"})
+        except Exception as err:
+            log(f"internal error on {method} {path}: {err!r}")
+            self._send(500, {"error": "internal server error"})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # --- routes --------------------------------------------------------------------------------
+    def _route(self, method: str, path: str, q: dict[str, str]) -> tuple[int, Any, dict[str, str] | None]:
+        app = self.app
+        if path == "/api/v1/health" and method == "GET":
+            return 200, app.health(), None
+        if path in ("/metrics", "/api/v1/metrics") and method == "GET":
+            return 200, app.metrics(), None
+        if path == "/api/v1/capabilities" and method == "GET":
+            return 200, app.capabilities(), None
+        if path == "/api/v1/sync/push" and method == "POST":
+            return 200, self._sync_push(), None
+        if path == "/api/v1/sync/since" and method == "GET":
+            return 200, self._sync_since(q), None
+        agent = self._agent()
+        if path == "/api/v1/stats" and method == "GET":
+            app.admin(agent)
+            return 200, app.stats(), None
+        if path == "/api/v1/memories" and method == "POST":
+            return 201, app.create(self._object_body(), agent), None
+        if path == "/api/v1/memories" and method == "GET":
+            return 200, self._list(q, agent), None
+        if path == "/api/v1/memories/bulk" and method == "POST":
+            return 200, self._bulk(agent), None
+        if path.startswith("/api/v1/memories/") and path.count("/") == 4:
+            mem_id = path.rsplit("/", 1)[1]
+            if method == "GET":
+                return 200, self._get(mem_id, agent), None
+            if method == "PUT":
+                return 200, self._update(mem_id, agent), None
+            if method == "DELETE":
+                return 200, self._delete(mem_id, agent), None
+        if path == "/api/v1/search" and method == "GET":
+            rows = self._search(q.get("q", ""), q, agent)
+            return 200, {"results": rows, "count": len(rows), "query": q.get("q", "")}, None
+        if path == "/api/v1/recall" and method in ("GET", "POST"):
+            body = self._object_body() if method == "POST" else {}
+            context = body.get("context") or q.get("context") or q.get("q") or ""
+            limit = int(body.get("limit") or q.get("limit") or 10)
+            rows = self._search(context, {**q, **{k: str(v) for k, v in body.items() if k == "namespace"}}, agent)
+            app.counters["recall"] += 1
+            return 200, {"memories": rows[:limit], "count": len(rows[:limit])}, None
+        raise HttpError(404, {"error": "not found"})
+
+    def _list(self, q: dict[str, str], agent: str) -> dict[str, Any]:
+        try:
+            limit = min(max(int(q.get("limit", 20)), 0), 1000)
+            offset = max(int(q.get("offset", 0)), 0)
+        except ValueError as exc:
+            raise HttpError(400, {"error": "invalid limit or offset"}) from exc
+        if q.get("tier") and q["tier"] not in TIERS:
+            raise HttpError(400, {"error": f"invalid tier: {q['tier']}"})
+        rows = self.app.visible_rows(q, agent)[offset:offset + limit]
+        return {"memories": [public_view(m) for m in rows], "count": len(rows)}
+
+    def _search(self, text: str, q: dict[str, str], agent: str) -> list[dict[str, Any]]:
+        words = [w.lower() for w in text.split() if w]
+        rows = []
+        for mem in self.app.visible_rows(q, agent):
+            hay = f"{mem['title']} {mem['content']} {' '.join(mem.get('tags') or [])}".lower()
+            if all(w in hay for w in words):
+                rows.append(public_view(mem))
+        return rows
+
+    def _visible(self, mem_id: str, agent: str) -> dict[str, Any]:
+        mem = self.app.store.get(mem_id)
+        if mem is None or is_expired(mem) or not is_visible(mem, agent):
+            raise HttpError(404, {"error": "not found"})
+        return mem
+
+    def _get(self, mem_id: str, agent: str) -> dict[str, Any]:
+        return {"memory": public_view(self._visible(mem_id, agent)), "links": []}
+
+    def _update(self, mem_id: str, agent: str) -> dict[str, Any]:
+        mem = self._visible(mem_id, agent)
+        body = self._object_body()
+        if_match = self.headers.get("If-Match")
+        if if_match is not None and if_match.strip('"') != str(mem.get("version")):
+            raise HttpError(409, {"code": "CONFLICT", "error": "version mismatch"})
+        for key in ("title", "content", "tags", "priority", "confidence", "expires_at", "source"):
+            if key in body:
+                mem[key] = body[key]
+        if "tier" in body:
+            if body["tier"] not in TIERS:
+                raise ValidationError(f"invalid tier: {body['tier']}")
+            mem["tier"] = body["tier"]
+        if isinstance(body.get("metadata"), dict):
+            mem["metadata"] = {**body["metadata"], "agent_id": mem["metadata"].get("agent_id")}
+        mem["updated_at"] = iso(now())
+        mem["version"] = int(mem.get("version") or 1) + 1
+        self.app.store.put(mem)
+        extra = self.app.replicate({"memories": [mem]}, mem["id"])
+        return {"memory": public_view(mem), **extra}
+
+    def _delete(self, mem_id: str, agent: str) -> dict[str, Any]:
+        mem = self._visible(mem_id, agent)
+        self.app.store.delete(mem["id"])
+        extra = self.app.replicate({"memories": [], "deletions": [mem["id"]]}, mem["id"])
+        return {"deleted": True, **extra}
+
+    def _bulk(self, agent: str) -> dict[str, Any]:
+        body = self._json_body()
+        if not isinstance(body, list):
+            raise HttpError(422, "Failed to deserialize the JSON body into the target type: expected a sequence")
+        if len(body) > 1000:
+            raise HttpError(400, {"error": "bulk create accepts at most 1000 memories"})
+        created, errors, mems = 0, [], []
+        for i, item in enumerate(body):
+            try:
+                if not isinstance(item, dict):
+                    raise ValidationError("expected an object")
+                mem = new_memory(item, agent)
+                self.app.charge_quota(agent, mem["namespace"])
+                self.app.store.create(mem)
+                mems.append(mem)
+                created += 1
+            except (ValidationError, Conflict, HttpError) as exc:
+                errors.append({"index": i, "error": str(exc.body if isinstance(exc, HttpError) else exc)})
+        if self.app.fed is not None and mems:
+            payload = json.dumps({"sender_agent_id": self.app.fed.sender, "memories": mems,
+                                  "dry_run": False}).encode()
+            for peer in self.app.fed.peers:
+                self.app.fed.pool.submit(self.app.fed.push, peer, payload, None)
+        return {"created": created, "errors": errors}
+
+    def _sync_push(self) -> dict[str, Any]:
+        body = self._object_body()
+        if not body.get("sender_agent_id") or not isinstance(body.get("memories"), list):
+            raise HttpError(422, "Failed to deserialize the JSON body: sender_agent_id and memories are required")
+        if len(body["memories"]) > 1000:
+            raise HttpError(400, {"error": "sync_push accepts at most 1000 memories"})
+        applied = noop = deleted = 0
+        hidden = bool(body.get("standin_hidden"))
+        dry = bool(body.get("dry_run"))
+        for mem in body["memories"]:
+            if dry:
+                continue
+            if self.app.store.apply_remote(mem, hidden=hidden) == "applied":
+                applied += 1
+            else:
+                noop += 1
+        for mem_id in body.get("deletions") or []:
+            if not dry and self.app.store.delete(mem_id):
+                deleted += 1
+        return {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": 0,
+                "pendings_applied": 0, "pending_decisions_applied": 0, "namespace_meta_applied": 0,
+                "namespace_meta_cleared": 0, "noop": noop, "skipped": 0, "quota_refused": 0, "dry_run": dry,
+                "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": iso(now())}
+
+    def _sync_since(self, q: dict[str, str]) -> dict[str, Any]:
+        since = q.get("since")
+        if since:
+            try:
+                since = iso(parse_ts(since))
+            except ValidationError as exc:
+                raise HttpError(400, {"error": f"invalid since: {q['since']}"}) from exc
+        limit = min(max(int(q.get("limit", 500)), 1), 10000)
+        base = {"limit": limit, "updated_since": since, "excluded_for_scope": 0, "excluded_for_scope_private": 0}
+        if not self.app.fed or not self.app.fed.sync_trust_peer:
+            return {**base, "count": 0, "earliest_updated_at": None, "latest_updated_at": None, "memories": [],
+                    "scope_status": "no_allowlist_default_deny"}
+        rows = self.app.store.since(since, limit)
+        return {**base, "count": len(rows), "memories": rows,
+                "earliest_updated_at": rows[0]["updated_at"] if rows else None,
+                "latest_updated_at": rows[-1]["updated_at"] if rows else None, "scope_status": "legacy_bypass"}
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], app: App, tls: ssl.SSLContext | None) -> None:
+        self.app, self.tls = app, tls
+        handler = type("BoundHandler", (Handler,), {"app": app})
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(addr, handler)
+        self.inflight = 0
+        self.inflight_lock = threading.Condition()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self.inflight_lock:
+            self.inflight += 1
+        try:
+            if self.tls is not None:
+                request.settimeout(10)
+                try:
+                    request = self.tls.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError):
+                    request.close()
+                    return
+                if self.app.allowlist is not None and "mtls_accept_any" not in self.app.faults:
+                    der = request.getpeercert(binary_form=True)
+                    if der is None or fingerprint(der) not in self.app.allowlist:
+                        request.close()  # refused before any HTTP is read or served
+                        return
+                request.settimeout(None)
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.inflight_lock:
+                self.inflight -= 1
+                self.inflight_lock.notify_all()
+
+
+def serve(server: Server, app: App, grace_secs: int) -> int:
+    stopping = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stopping.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    if app.fed is not None:
+        app.fed.start()
+    server.serve_forever(poll_interval=0.2)
+    # graceful drain: wait for in-flight requests up to the grace period, then checkpoint
+    deadline = time.monotonic() + grace_secs
+    with server.inflight_lock:
+        while server.inflight and time.monotonic() < deadline:
+            server.inflight_lock.wait(deadline - time.monotonic())
+    if app.fed is not None:
+        app.fed.stop()
+    server.server_close()
+    if hasattr(app.store, "checkpoint"):
+        app.store.checkpoint()
+    app.store.close()
+    log("shutdown complete")
+    return 0

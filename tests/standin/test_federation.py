@@ -1,0 +1,111 @@
+"""Quorum writes, shortfall, catch-up and the federation fault switches, on real 3-node mTLS clusters."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from tests.standin.cluster import AGENT, Cluster, wait_for
+
+
+def write(node, title: str, ns: str = "t", scope: str | None = "collective"):  # type: ignore[no-untyped-def]
+    body = {"title": title, "content": f"content of {title}", "namespace": ns}
+    if scope:
+        body["scope"] = scope
+    return node.request("POST", "/api/v1/memories", body)
+
+
+def on_node(node, mem_id: str) -> bool:  # type: ignore[no-untyped-def]
+    return node.request("GET", f"/api/v1/memories/{mem_id}").status == 200
+
+
+def test_quorum_write_reaches_every_peer(cluster: Cluster) -> None:
+    resp = write(cluster.nodes[0], "s1")
+    assert resp.status == 201, resp.body
+    assert 2 <= resp.body["quorum_acks"] <= 3
+    assert set(resp.body) >= {"id", "tier", "namespace", "title", "agent_id"}
+    for node in cluster.nodes[1:]:
+        assert wait_for(lambda n=node: on_node(n, resp.body["id"]), 5)
+        got = node.request("GET", f"/api/v1/memories/{resp.body['id']}").body["memory"]
+        assert got["content"] == "content of s1" and got["metadata"]["agent_id"] == AGENT
+
+
+def test_shortfall_is_503_with_exact_body_and_local_write_kept(cluster: Cluster) -> None:
+    for node in cluster.nodes[1:]:
+        node.stop(signal.SIGKILL)
+    resp = write(cluster.nodes[0], "s2")
+    assert resp.status == 503
+    assert resp.headers["retry-after"] == "2"
+    assert resp.body == {"error": "quorum_not_met", "got": 1, "needed": 2, "reason": "timeout"}
+    listed = cluster.nodes[0].request("GET", "/api/v1/memories?namespace=t").body
+    assert [m["title"] for m in listed["memories"]] == ["s2"]
+
+
+def test_paused_peers_give_unreachable(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(timeout_ms=600)
+    for node in cluster.nodes[1:]:
+        node.signal(signal.SIGSTOP)
+    try:
+        resp = write(cluster.nodes[0], "paused")
+        assert resp.status == 503 and resp.body["reason"] == "unreachable" and resp.body["got"] == 1
+    finally:
+        for node in cluster.nodes[1:]:
+            node.signal(signal.SIGCONT)
+
+
+def test_one_peer_down_still_201_and_catch_up_after_restart(cluster: Cluster) -> None:
+    down = cluster.nodes[2]
+    down.stop(signal.SIGKILL)
+    resp = write(cluster.nodes[0], "one-down")
+    assert resp.status == 201 and resp.body["quorum_acks"] == 2
+    assert on_node(cluster.nodes[1], resp.body["id"])
+    down.start()
+    down.wait_healthy()
+    assert wait_for(lambda: on_node(down, resp.body["id"]), 10), "restarted peer never caught up"
+
+
+def test_fault_drop_fanout_loses_the_third_copy(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(faults="drop_fanout")
+    resp = write(cluster.nodes[0], "dropped")
+    assert resp.status == 201
+    assert wait_for(lambda: on_node(cluster.nodes[1], resp.body["id"]), 5)
+    assert not wait_for(lambda: on_node(cluster.nodes[2], resp.body["id"]), 3), "catch-up healed a dropped write"
+    assert cluster.nodes[0].request("GET", "/api/v1/health").body["standin_faults"] == ["drop_fanout"]
+
+
+def test_fault_phantom_ack_and_ack_without_quorum(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    # phantom_ack: a dead peer's failed push counts as an ack (got = 1 + acks at finalise: 2 or 3)
+    for fault, acks in (("phantom_ack", {2, 3}), ("ack_without_quorum", {1})):
+        cluster = make_cluster(faults=fault)
+        for node in cluster.nodes[1:]:
+            node.stop(signal.SIGKILL)
+        resp = write(cluster.nodes[0], f"{fault}-w")
+        assert resp.status == 201, fault
+        assert resp.body["quorum_acks"] in acks, fault
+        cluster.stop()
+
+
+def test_fault_no_catchup_never_heals(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    cluster = make_cluster(faults="no_catchup")
+    down = cluster.nodes[2]
+    down.stop(signal.SIGKILL)
+    resp = write(cluster.nodes[0], "never-healed")
+    assert resp.status == 201
+    time.sleep(0.6)  # let the one push retry (after 250 ms) fail against the stopped peer
+    down.start()
+    down.wait_healthy()
+    assert not wait_for(lambda: on_node(down, resp.body["id"]), 4)
+
+
+def test_sync_since_default_deny_without_trust(cluster: Cluster) -> None:
+    node = cluster.nodes[0]
+    write(node, "since")
+    doc = node.request("GET", "/api/v1/sync/since?limit=10").body
+    assert doc["scope_status"] == "legacy_bypass" and doc["count"] >= 1
+    bad = node.request("GET", "/api/v1/sync/since?since=yesterday")
+    assert bad.status == 400
+
+
+def test_graceful_sigint_exits_zero(cluster: Cluster) -> None:
+    node = cluster.nodes[1]
+    assert node.stop(signal.SIGINT) == 0
