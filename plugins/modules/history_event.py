@@ -1,0 +1,71 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, ai-memory swarm certification team
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: history_event
+short_description: Record a fault or note operation in a check's history
+description:
+  - Appends one operation with process C(nemesis) (for example C(stop), C(restart), C(partition), C(heal)) to the
+    JSONL history of a check, so the checker can anchor timings such as time to converge after a heal.
+version_added: 0.1.0
+author: ai-memory swarm certification team
+options:
+  history:
+    description: Path of the history file on the host running the module.
+    type: path
+    required: true
+  f:
+    description: What happened (C(stop), C(restart), C(partition), C(heal), ...).
+    type: str
+    required: true
+  value:
+    description: Details (nodes affected, rules applied).
+    type: raw
+  node:
+    description: Node the event concerns, if one.
+    type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Record that node-b and node-c were stopped
+  aimemory.swarm.history_event:
+    history: /var/lib/aimemory-checks/c1/s2_quorum_not_met.jsonl
+    f: stop
+    value: [node-b, node-c]
+"""
+
+RETURN = r"""
+op:
+  description: The operation appended.
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(history=dict(type="path", required=True), f=dict(type="str", required=True),
+                           value=dict(type="raw"), node=dict(type="str")),
+        supports_check_mode=True,
+    )
+    op = {"process": "nemesis", "type": "info", "f": module.params["f"], "node": module.params["node"],
+          "value": module.params["value"]}
+    if module.check_mode:
+        module.exit_json(changed=True, op=op)
+    written = History(module.params["history"]).append(op)
+    module.exit_json(changed=True, op=written[0])
+
+
+if __name__ == "__main__":
+    main()
