@@ -51,22 +51,30 @@ class Peer:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
 
     def request(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            raise
-        if resp.getheader("Connection", "").lower() == "close":
-            conn.close()
-        else:
-            self._idle.put(conn)
-        return resp.status, data
+        """One request; a pooled connection the peer has closed (e.g. it restarted) is replaced transparently,
+        as reqwest's pool does, so only real failures reach the caller."""
+        for attempt in range(2):
+            try:
+                conn, reused = self._idle.get_nowait(), True
+            except queue.Empty:
+                conn, reused = self._connect(), False
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                stale = reused and not isinstance(exc, (TimeoutError, socket.timeout))
+                if stale and attempt == 0:
+                    self.close()  # the other idle connections are as stale as this one
+                    continue
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                self._idle.put(conn)
+            return resp.status, data
+        raise OSError("unreachable")
 
     def close(self) -> None:
         while True:

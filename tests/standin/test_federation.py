@@ -109,3 +109,19 @@ def test_sync_since_default_deny_without_trust(cluster: Cluster) -> None:
 def test_graceful_sigint_exits_zero(cluster: Cluster) -> None:
     node = cluster.nodes[1]
     assert node.stop(signal.SIGINT) == 0
+
+
+def test_restarted_peer_does_not_cost_a_quorum(cluster: Cluster) -> None:
+    """A peer restart leaves stale pooled connections on the leader; they must not turn into 503s."""
+    leader, restarted, stopped = cluster.nodes
+    for i in range(4):
+        assert write(leader, f"warm-{i}").status == 201  # pool connections to both peers
+    restarted.stop(signal.SIGKILL)
+    restarted.start()
+    restarted.wait_healthy()
+    stopped.signal(signal.SIGSTOP)  # only the restarted peer can complete the quorum
+    try:
+        resp = write(leader, "after-restart")
+        assert resp.status == 201, resp.body
+    finally:
+        stopped.signal(signal.SIGCONT)

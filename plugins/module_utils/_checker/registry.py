@@ -79,7 +79,7 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
     reasons += [f"after restart: {r}" for r in healed["reasons"]]
     if not short:
         reasons.append("no write was attempted with the quorum unreachable")
-    if not one_down:
+    if not one_down and params.get("one_down_applies", True):
         reasons.append("no write was attempted with one peer down")
     return {"valid": not reasons, "reasons": reasons,
             "figures": {"shortfall_answered_exactly": figure(len(exact), len(short)),

@@ -27,6 +27,7 @@ Runner = Callable[[list[str]], tuple[int, str, str]]
 HOST_OFFSET = 10
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
 BRIDGE_RE = re.compile(r"^am[0-9a-f]{6}[pv]$")
+VETH_RE = re.compile(r"^am[0-9a-f]{6}[0-9a-f][pv]$")
 STATE_FILE = "state.json"
 
 
@@ -121,21 +122,23 @@ def known_hosts_lines(hosts: list[HostPlan], pubkeys: dict[str, str]) -> list[st
 
 
 def _owner_pid() -> int:
-    """The ansible-playbook process this run belongs to (or our parent)."""
-    pid = os.getppid()
-    for _ in range(32):
+    """The topmost ansible-playbook process above us (its forked workers share its command line)."""
+    pid, found = os.getppid(), 0
+    for _ in range(64):
         try:
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-            stat = open(f"/proc/{pid}/stat").read()
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
         except OSError:
             break
         if any(part.endswith(b"ansible-playbook") for part in cmd[:2]):
-            return pid
+            found = pid
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         if ppid <= 1:
             break
         pid = ppid
-    return os.getppid()
+    return found or os.getppid()
 
 
 def pid_alive(pid: int) -> bool:
@@ -311,7 +314,9 @@ class LocalSwarm:
         log = open(os.path.join(base, "console.log"), "ab")
         proc = subprocess.Popen(
             ["systemd-nspawn", "-q", "-D", os.path.join(base, "merged"), "--boot", "--register=no", "--keep-unit",
-             f"--network-namespace-path=/run/netns/{host.netns}", "-M", host.machine, "--console=passive"],
+             f"--network-namespace-path=/run/netns/{host.netns}", "-M", host.machine, "--console=passive",
+             # nftables inside the host's own network namespace (the partition nemesis)
+             "--capability=CAP_NET_ADMIN"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         log.close()
         return {**asdict(host), "nspawn_pid": proc.pid, "leader_pid": None}
@@ -342,10 +347,9 @@ class LocalSwarm:
     def down(self) -> list[str]:
         """Remove everything of this campaign; tolerant of partial state. Returns what was removed."""
         state = self.load_state() or {}
-        removed: list[str] = []
-        hosts = state.get("hosts") or []
-        for host in hosts:  # type: ignore[union-attr]
-            removed += self._stop_host(int(host.get("nspawn_pid") or 0), host.get("leader_pid"), host["name"])
+        hosts = [(int(h.get("nspawn_pid") or 0), h.get("leader_pid"), h["name"])
+                 for h in state.get("hosts") or []]  # type: ignore[union-attr]
+        removed = self._stop_hosts(hosts)
         # anything else labelled with this campaign's short id
         removed += self._remove_labelled(lambda sid: sid == self.sid)
         if self.dir and os.path.isdir(self.dir):
@@ -353,29 +357,29 @@ class LocalSwarm:
             removed.append(f"state {self.dir}")
         return removed
 
-    def _stop_host(self, nspawn_pid: int, leader: object, name: str) -> list[str]:
-        removed = []
-        if nspawn_pid and pid_alive(nspawn_pid):
+    def _stop_hosts(self, hosts: list[tuple[int, object, str]]) -> list[str]:
+        """Power every host off at once, wait with one deadline, then SIGKILL what is left."""
+        alive = [(pid, leader, name) for pid, leader, name in hosts if pid and pid_alive(pid)]
+        for pid, leader, _name in alive:
+            leader = leader or self.leader_pid(pid)
             if leader:
-                self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "poweroff"])
-            deadline = time.monotonic() + 15
-            while pid_alive(nspawn_pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if pid_alive(nspawn_pid):
+                self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "poweroff", "--no-block"])
+        deadline = time.monotonic() + 15
+        while any(pid_alive(pid) for pid, _, _ in alive) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid, _leader, _name in alive:
+            if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(nspawn_pid, signal.SIGKILL)
-                deadline = time.monotonic() + 5
-                while pid_alive(nspawn_pid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-            removed.append(f"host {name} (pid {nspawn_pid})")
-        return removed
+                    os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(pid_alive(pid) for pid, _, _ in alive) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return [f"host {name} (pid {pid})" for pid, _, name in alive]
 
     def _remove_labelled(self, match: Callable[[str], bool]) -> list[str]:
         removed = []
-        for pid, machine in self.nspawn_processes():
-            if match(machine.split("-")[1]):
-                self._stop_host(pid, None, machine)
-                removed.append(f"process {pid} ({machine})")
+        strays = [(pid, None, machine) for pid, machine in self.nspawn_processes() if match(machine.split("-")[1])]
+        removed += [f"process {x}" for x in self._stop_hosts(strays)]
         for mount in self.overlay_mounts():
             parts = mount[len(self.state_root):].strip("/").split("/")
             if parts and match(short_id(parts[0])):
@@ -385,10 +389,10 @@ class LocalSwarm:
             if ns.startswith("aimem-") and match(ns.split("-")[1]):
                 self.run(["ip", "netns", "del", ns])
                 removed.append(f"netns {ns}")
-        for link in self.bridges():
+        for link in self.labelled_links():
             if match(link[2:8]):
                 self.run(["ip", "link", "del", link])
-                removed.append(f"bridge {link}")
+                removed.append(f"link {link}")
         return removed
 
     def nspawn_processes(self) -> list[tuple[int, str]]:
@@ -415,12 +419,14 @@ class LocalSwarm:
                     mounts.append(fields[1])
         return sorted(mounts, reverse=True)
 
-    def bridges(self) -> list[str]:
-        out = self.sh(["ip", "-j", "link", "show", "type", "bridge"], check=False) or "[]"
+    def labelled_links(self) -> list[str]:
+        """Our veth host ends first (removing one removes its pair), then our bridges."""
+        out = self.sh(["ip", "-j", "link", "show"], check=False) or "[]"
         try:
-            return [link["ifname"] for link in json.loads(out) if BRIDGE_RE.match(link["ifname"])]
+            names = [link["ifname"] for link in json.loads(out)]
         except ValueError:
             return []
+        return [n for n in names if VETH_RE.match(n)] + [n for n in names if BRIDGE_RE.match(n)]
 
     def sweep(self) -> list[str]:
         """Remove campaigns whose owner is gone (unless kept) or whose lifetime ended, and unowned leftovers."""

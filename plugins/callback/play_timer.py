@@ -1,0 +1,76 @@
+# Copyright: (c) 2026, ai-memory swarm certification team
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: play_timer
+type: aggregate
+short_description: Record the wall time of every play as JSON
+description:
+  - Writes the name, start time, wall seconds and failure state of every play to a JSON file, atomically, after
+    each play and at the end of the run. Only names and times are written, never variables or results.
+version_added: 0.1.0
+author: ai-memory swarm certification team
+options:
+  output:
+    description: Path of the JSON file.
+    type: path
+    default: .state/plays.json
+    env:
+      - name: AIMEMORY_PLAY_TIMES_FILE
+    ini:
+      - section: callback_play_timer
+        key: output
+"""
+
+import json
+import os
+import tempfile
+import time
+from datetime import datetime, timezone
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "aimemory.swarm.play_timer"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plays: list[dict[str, object]] = []
+        self._start = 0.0
+        self._failed = False
+
+    def _close_play(self) -> None:
+        if self.plays and "wall_seconds" not in self.plays[-1]:
+            self.plays[-1]["wall_seconds"] = round(time.monotonic() - self._start, 3)
+            self.plays[-1]["failed"] = self._failed
+            self._write()
+
+    def _write(self) -> None:
+        path = self.get_option("output")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".plays.")
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"plays": [p for p in self.plays if "wall_seconds" in p]}, fh, indent=2)
+        os.replace(tmp, path)
+
+    def v2_playbook_on_play_start(self, play) -> None:  # type: ignore[no-untyped-def]
+        self._close_play()
+        self._start = time.monotonic()
+        self._failed = False
+        self.plays.append({"name": play.get_name(),
+                           "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:  # type: ignore[no-untyped-def]
+        if not ignore_errors:
+            self._failed = True
+
+    def v2_runner_on_unreachable(self, result) -> None:  # type: ignore[no-untyped-def]
+        self._failed = True
+
+    def v2_playbook_on_stats(self, stats) -> None:  # type: ignore[no-untyped-def]
+        self._close_play()

@@ -1,0 +1,1 @@
+"""Controller-side evidence: atomic files, JSON Schemas, verdicts recomputed from histories, reports."""

@@ -1,0 +1,61 @@
+"""Provenance: this project's commit, the tool versions, the binary that ran, the topology."""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from verify.summary import now
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def collection_version() -> str:
+    for line in (ROOT / "galaxy.yml").read_text().splitlines():
+        if line.startswith("version:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def build(facts: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from ansible.release import __version__ as core
+    except ImportError:
+        core = "unknown"
+    try:
+        from importlib.metadata import version
+
+        ansible_pkg = version("ansible")
+    except Exception:
+        ansible_pkg = None
+    binary = dict(facts.get("binary") or {})
+    binary.pop("per_node", None)
+    return {
+        "campaign_id": facts["campaign_id"],
+        "project": {"git_commit": git("rev-parse", "HEAD") or "unknown",
+                    "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+                    "collection_version": collection_version()},
+        "ansible": {"ansible_core": core, "ansible": ansible_pkg},
+        "controller": {"hostname": socket.gethostname(), "python": platform.python_version()},
+        "provider": facts["provider"],
+        "binary": binary,
+        "binary_per_node": (facts.get("binary") or {}).get("per_node", {}),
+        "topology": facts["topology"],
+        "recorded_at": now(),
+    }
+
+
+def load_facts(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())

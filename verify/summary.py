@@ -1,0 +1,143 @@
+"""The verdict: every declared check present, valid and passing, and its history agreeing with its claim."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verify.evidence import Loaded, load, write_json_atomic
+
+COMPARE = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+           ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def registry() -> Any:
+    """The collection's checker registry, the same pure functions the check modules ran."""
+    root = Path(__file__).resolve().parent.parent / ".collections"
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker import registry as reg
+
+    return reg
+
+
+def figure_problems(name: str, fig: dict[str, Any]) -> list[str]:
+    num, den, value, threshold = fig["numerator"], fig["denominator"], fig["value"], fig["threshold"]
+    if den == 0:
+        return [f"figure {name} has denominator 0: a measurement of nothing cannot pass"]
+    if value is None or abs(value - num / den) > 1e-6:
+        return [f"figure {name}: value {value} is not {num}/{den}"]
+    if threshold is not None and not COMPARE[fig["comparison"]](value, threshold):
+        return [f"figure {name} = {num}/{den} = {value:.4f} fails {fig['comparison']} {threshold}"]
+    return []
+
+
+def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"file": f"{name}.json", "sha256": loaded.sha256, "status": loaded.status,
+                             "reasons": [loaded.reason] if loaded.reason else [], "figures": {}}
+    if loaded.status != "ok":
+        return entry
+    doc = loaded.data
+    entry["figures"] = doc["figures"]
+    reasons: list[str] = []
+    if doc["check"] != name:
+        reasons.append(f"{name}.json holds the evidence of {doc['check']!r}")
+    if not doc["pass"]:
+        reasons += doc["reasons"] or ["the check reported a failure without a reason"]
+    elif doc["reasons"]:
+        reasons.append(f"claims pass but lists reasons {doc['reasons']}")
+    recomputed = reg.check(doc["kind"], doc["history"], doc["params"])
+    if recomputed["valid"] != doc["pass"]:
+        reasons.append(f"recomputed verdict disagrees: the history says valid={recomputed['valid']} "
+                       f"({'; '.join(recomputed['reasons'][:3])})")
+        entry["status"] = "recomputed_mismatch"
+    for fname, fig in doc["figures"].items():
+        reasons += figure_problems(fname, fig) if fig["threshold"] is not None or fig["denominator"] == 0 else []
+    if reasons and entry["status"] == "ok":
+        entry["status"] = "fail"
+    elif entry["status"] == "ok":
+        entry["status"] = "pass"
+    entry["reasons"] = reasons
+    return entry
+
+
+def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
+    reasons: list[str] = []
+    campaign = load(evidence_dir / "campaign.json", "campaign")
+    provenance = load(evidence_dir / "provenance.json", "provenance")
+    for item in (campaign, provenance):
+        if item.status != "ok":
+            reasons.append(item.reason)
+    declared: list[str] = campaign.data["declared_checks"] if campaign.status == "ok" else []
+    if campaign.status == "ok" and not declared:
+        reasons.append("no check was declared")
+    try:
+        reg = reg or registry()
+    except ImportError as exc:
+        reg = None
+        reasons.append(f"the checker registry cannot be imported: {exc}")
+    checks: dict[str, Any] = {}
+    for name in declared:
+        loaded = load(evidence_dir / f"{name}.json", "check")
+        if reg is None:
+            checks[name] = {"file": f"{name}.json", "status": "fail", "reasons": ["no checker to recompute"],
+                            "figures": {}}
+        else:
+            checks[name] = judge_check(name, loaded, reg)
+        reasons += [f"{name}: {r}" for r in checks[name]["reasons"]]
+    known = {"campaign.json", "provenance.json", "plays.json", "campaign-summary.json", "check-errors.json"}
+    errors_file = evidence_dir / "check-errors.json"
+    check_errors = {}
+    if errors_file.is_file():
+        try:
+            check_errors = json.loads(errors_file.read_text() or "{}")
+        except ValueError:
+            reasons.append("check-errors.json is not valid JSON")
+    for name, error in sorted(check_errors.items()):
+        reasons.append(f"{name}: could not complete: {error}")
+    undeclared = sorted(p.name for p in evidence_dir.glob("*.json")
+                        if p.name not in known and p.stem not in declared)
+    plays = load(evidence_dir / "plays.json", "plays") if (evidence_dir / "plays.json").exists() else None
+    overall = not reasons and bool(declared)
+    campaign_id = campaign.data["campaign_id"] if campaign.status == "ok" else evidence_dir.name
+    prov = provenance.data if provenance.status == "ok" else None
+    return {
+        "schema": "aimemory.swarm/campaign-summary/v1",
+        "campaign_id": campaign_id,
+        "ai_memory_git_ref": (prov or {}).get("binary", {}).get("git_ref", "unknown"),
+        "completed_at": now(),
+        "overall_pass": overall,
+        "reasons": reasons,
+        "declared_checks": declared,
+        "checks": checks,
+        "undeclared_files": undeclared,
+        "provenance": prov,
+        "plays": plays.data if plays is not None and plays.status == "ok" else None,
+        "phases": [],
+    }
+
+
+def main_summarize(evidence_dir: Path) -> int:
+    summary = summarize(evidence_dir)
+    write_json_atomic(evidence_dir / "campaign-summary.json", summary)
+    for name, entry in summary["checks"].items():
+        line = f"{'PASS' if entry['status'] == 'pass' else 'FAIL'}  {name}"
+        if entry["reasons"]:
+            line += "  — " + "; ".join(entry["reasons"])[:400]
+        print(line)
+    for reason in summary["reasons"]:
+        if not any(reason.startswith(f"{n}:") for n in summary["checks"]):
+            print(f"FAIL  {reason}")
+    print(f"VERDICT {'GREEN' if summary['overall_pass'] else 'RED'}: {evidence_dir / 'campaign-summary.json'}")
+    return 0 if summary["overall_pass"] else 1
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)
