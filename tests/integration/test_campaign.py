@@ -1,0 +1,149 @@
+"""The local campaign end to end, as a release manager runs it, plus the red rehearsals.
+
+One swarm is kept up for the whole module (campaign_keep) so that the second converge and the fault
+rehearsals run against it; the module's finalizer tears it down and checks nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+CAMPAIGN = f"ci-{os.getpid()}-{int(time.time())}"
+
+
+def play(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([str(PLAYBOOK), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    hosts = {}
+    for line in output.splitlines():
+        m = re.match(r"^(\S+)\s+:\s+(ok=.*)$", line)
+        if m:
+            hosts[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return hosts
+
+
+def leftovers() -> list[str]:
+    found = []
+    netns = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    found += [n["name"] for n in json.loads(netns or "[]") if n["name"].startswith("aimem-")]
+    links = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=False).stdout
+    found += [x["ifname"] for x in json.loads(links or "[]") if re.match(r"^am[0-9a-f]{6}", x["ifname"])]
+    found += [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if "/run/aimemory-swarm/" in line]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"systemd-nspawn" in cmd and b"aimem-" in cmd:
+            found.append(f"pid {pid}")
+    return found
+
+
+def summary(name: str) -> dict:
+    return json.loads((ROOT / "evidence" / name / "campaign-summary.json").read_text())
+
+
+@pytest.mark.parametrize("extra,variable", [
+    (["-e", "campaign_peers=3", "-e", "campaign_quorum_writes=4"], "campaign_quorum_writes"),
+    (["-e", "campaign_peers=9"], "campaign_peers"),
+    (["-e", "campaign_provider=aws"], "campaign_provider"),
+    (["-e", "ai_memory_binary=/nonexistent/ai-memory"], "ai_memory_binary"),
+    (["-e", "campaign_vpc_subnet=10.255.0.0/33"], "vpc_subnet"),
+])
+def test_bad_input_fails_before_anything_is_created(extra: list[str], variable: str) -> None:
+    before = leftovers()
+    result = play("campaign.yml", "-e", "campaign_id=bad-input", *extra, timeout=120)
+    assert result.returncode != 0
+    assert variable in result.stdout, result.stdout[-3000:]
+    assert leftovers() == before
+    assert not (ROOT / ".state" / "bad-input").exists()
+    assert not (ROOT / "evidence" / "bad-input").exists()
+
+
+def test_clashing_subnet_is_refused() -> None:
+    subprocess.run(["ip", "link", "add", "aimemclash0", "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.251.77.1/24", "dev", "aimemclash0"], check=True)
+        subprocess.run(["ip", "link", "set", "aimemclash0", "up"], check=True)
+        result = play("campaign.yml", "-e", "campaign_id=bad-subnet", "-e", "campaign_vpc_subnet=10.251.77.0/24",
+                      timeout=120)
+        assert result.returncode != 0
+        assert "vpc_subnet=10.251.77.0/24 clashes with the existing route" in result.stdout
+        assert not (ROOT / ".state" / "bad-subnet").exists()
+    finally:
+        subprocess.run(["ip", "link", "del", "aimemclash0"], check=False)
+
+
+@pytest.fixture(scope="module")
+def kept_swarm() -> Iterator[str]:
+    result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true")
+    try:
+        assert result.returncode == 0, result.stdout[-6000:]
+        yield CAMPAIGN
+    finally:
+        down = play("playbooks/teardown.yml", "-e", f"campaign_id={CAMPAIGN}", timeout=300)
+        assert down.returncode == 0, down.stdout[-3000:]
+        assert leftovers() == []
+        assert not (ROOT / ".state" / CAMPAIGN).exists()
+
+
+def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
+    doc = summary(kept_swarm)
+    assert doc["overall_pass"] is True and doc["reasons"] == []
+    assert set(doc["declared_checks"]) == {"s1_quorum_write", "s2_quorum_not_met", "s3_mtls_allowlist",
+                                           "s4_partition_convergence"}
+    for name, entry in doc["checks"].items():
+        assert entry["status"] == "pass", name
+        for fig in entry["figures"].values():
+            assert fig["denominator"] > 0
+    prov = doc["provenance"]
+    assert prov["binary"]["kind"] == "stand-in" and len(prov["binary"]["sha256"]) == 64
+    assert prov["topology"]["n"] == 3 and prov["topology"]["w"] == 2
+    s4 = json.loads((ROOT / "evidence" / kept_swarm / "s4_partition_convergence.json").read_text())
+    assert s4["details"]["time_to_converge_ms"] is not None
+    assert (ROOT / "evidence" / "latest").resolve().name == kept_swarm
+
+
+def test_second_converge_changes_nothing(kept_swarm: str) -> None:
+    result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true")
+    assert result.returncode == 0, result.stdout[-4000:]
+    counts = recap(result.stdout)
+    assert set(counts) >= {"localhost", "node-a", "node-b", "node-c", "client"}
+    assert {h: c["changed"] for h, c in counts.items() if c["changed"]} == {}
+
+
+@pytest.mark.parametrize("fault,check,cause", [
+    ("drop_fanout", "s1_quorum_write", "acknowledged write(s) missing"),
+    ("phantom_ack", "s2_quorum_not_met", "expected 503 quorum_not_met"),
+    ("ack_without_quorum", "s2_quorum_not_met", "expected 503 quorum_not_met"),
+    ("mtls_accept_any", "s3_mtls_allowlist", "own_ca_unlisted"),
+    ("no_catchup", "s2_quorum_not_met", "after restart"),
+])
+def test_fault_switch_turns_the_right_check_red(kept_swarm: str, fault: str, check: str, cause: str) -> None:
+    name = f"{kept_swarm}-fault-{fault}"
+    result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true",
+                  "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
+                  "-e", json.dumps({"campaign_standin_faults": [fault], "campaign_checks": [check]}))
+    assert result.returncode != 0, "a campaign with a broken product must not exit 0"
+    doc = summary(name)
+    assert doc["overall_pass"] is False
+    assert doc["provenance"]["binary"]["faults"] == [fault]
+    entry = doc["checks"][check]
+    assert entry["status"] in ("fail", "recomputed_mismatch")
+    assert any(cause in r for r in entry["reasons"]), entry["reasons"]

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from ansible_collections.aimemory.swarm.plugins.module_utils._swarm import image
+from ansible_collections.aimemory.swarm.plugins.module_utils._swarm.local import (
+    SwarmError,
+    bridge_names,
+    known_hosts_lines,
+    plan,
+    route_clashes,
+    short_id,
+    veth_names,
+)
+
+HOSTS = [{"name": "node-a", "groups": ["peers"]}, {"name": "client", "groups": ["client"]}]
+
+
+def test_plan_assigns_addresses_from_dot_ten() -> None:
+    hosts = plan("c1", HOSTS, "198.18.0.0/24", "10.250.0.0/24")
+    assert [(h.public_ip, h.private_ip) for h in hosts] == [("198.18.0.10", "10.250.0.10"),
+                                                          ("198.18.0.11", "10.250.0.11")]
+    assert hosts[0].netns == f"aimem-{short_id('c1')}-node-a"
+
+
+def test_interface_names_fit_linux_limits() -> None:
+    sid = short_id("a-very-long-campaign-id-" * 3)
+    assert all(len(n) <= 15 for n in (*bridge_names(sid), *veth_names(sid, 14)))
+
+
+@pytest.mark.parametrize("hosts,public,vpc,needle", [
+    ([{"name": "Node_A"}], "198.18.0.0/24", "10.250.0.0/24", "invalid host name"),
+    ([{"name": "a"}, {"name": "a"}], "198.18.0.0/24", "10.250.0.0/24", "duplicate"),
+    (HOSTS, "198.18.0.0/24", "198.18.0.0/25", "overlap"),
+    (HOSTS, "198.18.0.0/33", "10.250.0.0/24", "public_subnet=198.18.0.0/33"),
+    (HOSTS, "198.18.0.0/24", "10.250.0.0/29", "vpc_subnet=10.250.0.0/29"),
+])
+def test_plan_refuses_bad_input(hosts: list, public: str, vpc: str, needle: str) -> None:
+    with pytest.raises(SwarmError, match=needle.replace("/", "/").replace(".", r"\.")):
+        plan("c1", hosts, public, vpc)
+
+
+def test_route_clashes_ignore_own_bridges_and_default() -> None:
+    routes = [{"dst": "default", "dev": "eth0"}, {"dst": "10.250.0.0/24", "dev": "amabcdefv"},
+              {"dst": "192.0.2.0/24", "dev": "eth0"}, {"dst": "10.250.0.7", "dev": "tun0"}]
+    problems = route_clashes(routes, {"vpc_subnet": "10.250.0.0/24", "public_subnet": "198.18.0.0/24"},
+                             {"amabcdefv", "amabcdefp"})
+    assert problems == ["vpc_subnet=10.250.0.0/24 clashes with the existing route 10.250.0.7 dev tun0; "
+                        "choose another vpc_subnet"]
+    assert route_clashes(routes, {"public_subnet": "192.0.2.128/25"}, set())
+
+
+def test_known_hosts_pin_both_addresses() -> None:
+    hosts = plan("c1", HOSTS[:1], "198.18.0.0/24", "10.250.0.0/24")
+    lines = known_hosts_lines(hosts, {"node-a": "ssh-ed25519 AAAAkey root@node-a"})
+    assert lines == ["198.18.0.10,10.250.0.10 ssh-ed25519 AAAAkey"]
+
+
+def test_recipe_hash_changes_with_packages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a = image.recipe_hash(image.recipe("trixie", "http://m", []))
+    assert a == image.recipe_hash(image.recipe("trixie", "http://m", []))
+    assert a != image.recipe_hash(image.recipe("trixie", "http://m", ["jq"]))
+    assert not image.is_baked(str(tmp_path), a)
+    (tmp_path / "sources.list").write_text("deb http://mirror.example/debian bookworm main\n")
+    assert image.default_mirror(str(tmp_path)) == "http://mirror.example/debian"
