@@ -1,5 +1,5 @@
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -10,7 +10,7 @@ description:
   - Writes the name, start time, wall seconds and failure state of every play to a JSON file, atomically, after
     each play and at the end of the run. Only names and times are written, never variables or results.
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 options:
   output:
     description: Path of the JSON file.

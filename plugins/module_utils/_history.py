@@ -24,7 +24,7 @@ class History:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 fh.seek(0)
-                index = sum(1 for _ in fh)
+                index = sum(1 for _line in fh)
                 written = []
                 for op in ops:
                     if op.get("type") not in TYPES:

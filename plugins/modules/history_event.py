@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,7 +11,7 @@ description:
   - Appends one operation with process C(nemesis) (for example C(stop), C(restart), C(partition), C(heal)) to the
     JSONL history of a check, so the checker can anchor timings such as time to converge after a heal.
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 options:
   history:
     description: Path of the history file on the host running the module.
@@ -29,8 +29,10 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -18,7 +18,7 @@ description:
     run is gone (unless kept) or whose lifetime ended, and any unowned resource labelled C(aimem-).
   - Runs on the controller as root.
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 options:
   campaign_id:
     description: Campaign id; every resource is labelled with a short hash of it.
@@ -73,8 +73,10 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

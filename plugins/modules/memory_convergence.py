@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -15,7 +15,7 @@ description:
   - Required writes are those of O(write_steps) acknowledged with 201, plus with O(include_kept) the 503
     C(quorum_not_met) writes whose local commit the contract keeps.
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
   - aimemory.swarm.endpoint
 options:
@@ -59,8 +59,10 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,7 +13,7 @@ description:
     4xx or a refusal, C(info) when the outcome is unknown, such as a 503 whose local write is kept or a timeout).
   - The verdict is never computed here; see M(aimemory.swarm.history_check).
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
   - aimemory.swarm.endpoint
 options:
@@ -53,8 +53,10 @@ options:
     default: main
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

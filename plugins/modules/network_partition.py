@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: (c) 2026, ai-memory swarm certification team
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,7 +13,7 @@ description:
   - O(state=absent) deletes the table; healing is idempotent and always safe, so it also belongs in C(always).
   - Runtime state only; nothing is persisted.
 version_added: 0.1.0
-author: ai-memory swarm certification team
+author: AI Memory Swarm Team (@aimemory)
 requirements:
   - nft (nftables)
 options:
@@ -29,8 +29,10 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -25,8 +25,8 @@ def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str,
     """S1: every write 201 with W <= quorum_acks <= N, then readable with the same content on every node."""
     w, n, nodes = int(params["w"]), int(params["n"]), list(params["nodes"])
     writes = completed_writes(ops)
-    good = [op for op in writes if op["type"] == "ok" and w <= int((op.get("response") or {}).get("quorum_acks")
-                                                                  or 0) <= n]
+    good = [op for op in writes
+            if op["type"] == "ok" and w <= int((op.get("response") or {}).get("quorum_acks") or 0) <= n]
     result = judge(ops, nodes, [op for op in writes if op["type"] == "ok"], None)
     reasons = list(result["reasons"])
     bad = [op for op in writes if op not in good]
@@ -70,11 +70,11 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
     if len(ok_one) != len(one_down):
         reasons.append(f"with one peer down {len(one_down) - len(ok_one)} of {len(one_down)} writes were not 201 "
                        f"with quorum_acks >= {w}")
-    live = [x for x in params.get("live_during_one_down", [])]
+    live = list(params.get("live_during_one_down", []))
     landed = judge(ops, live, ok_one, None, {"one_down"}) if live else {"lost": []}
     if landed["lost"]:
         reasons.append(f"writes with one peer down missing on the live peer: {landed['lost'][:5]}")
-    required = [op for op in ok_one] + [op for op in short if quorum_kept(op)]
+    required = list(ok_one) + [op for op in short if quorum_kept(op)]
     healed = judge(ops, nodes, required, _event_time(ops, "restart"), {"after_restart"})
     reasons += [f"after restart: {r}" for r in healed["reasons"]]
     if not short:

@@ -124,7 +124,7 @@ def known_hosts_lines(hosts: list[HostPlan], pubkeys: dict[str, str]) -> list[st
 def _owner_pid() -> int:
     """The topmost ansible-playbook process above us (its forked workers share its command line)."""
     pid, found = os.getppid(), 0
-    for _ in range(64):
+    for _step in range(64):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 cmd = fh.read().split(b"\0")
@@ -208,7 +208,7 @@ class LocalSwarm:
         return int(children[0]) if children else None
 
     def system_state(self, leader: int) -> str:
-        rc, out, _ = self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "is-system-running"])
+        rc, out, _err = self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "is-system-running"])
         return out.strip() or f"rc={rc}"
 
     @staticmethod
@@ -365,16 +365,16 @@ class LocalSwarm:
             if leader:
                 self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "poweroff", "--no-block"])
         deadline = time.monotonic() + 15
-        while any(pid_alive(pid) for pid, _, _ in alive) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for pid, _leader, _name in alive) and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid, _leader, _name in alive:
             if pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while any(pid_alive(pid) for pid, _, _ in alive) and time.monotonic() < deadline:
+        while any(pid_alive(pid) for pid, _leader, _name in alive) and time.monotonic() < deadline:
             time.sleep(0.1)
-        return [f"host {name} (pid {pid})" for pid, _, name in alive]
+        return [f"host {name} (pid {pid})" for pid, _leader, name in alive]
 
     def _remove_labelled(self, match: Callable[[str], bool]) -> list[str]:
         removed = []

@@ -17,7 +17,7 @@ def read_namespace(client: Endpoint, namespace: str) -> tuple[dict[str, list[str
     found: dict[str, list[str]] = {}
     offset = 0
     pages = 0
-    for _ in range(MAX_PAGES):
+    for _page in range(MAX_PAGES):
         resp = client.request("GET", f"/api/v1/memories?namespace={quote(namespace)}&limit={PAGE}&offset={offset}")
         pages += 1
         if resp["status"] != 200 or not isinstance(resp["body"], dict):

@@ -17,8 +17,8 @@ HOSTS = [{"name": "node-a", "groups": ["peers"]}, {"name": "client", "groups": [
 
 def test_plan_assigns_addresses_from_dot_ten() -> None:
     hosts = plan("c1", HOSTS, "198.18.0.0/24", "10.250.0.0/24")
-    assert [(h.public_ip, h.private_ip) for h in hosts] == [("198.18.0.10", "10.250.0.10"),
-                                                          ("198.18.0.11", "10.250.0.11")]
+    expected = [("198.18.0.10", "10.250.0.10"), ("198.18.0.11", "10.250.0.11")]
+    assert [(h.public_ip, h.private_ip) for h in hosts] == expected
     assert hosts[0].netns == f"aimem-{short_id('c1')}-node-a"
 
 
