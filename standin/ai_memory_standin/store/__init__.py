@@ -33,9 +33,7 @@ class Store(Protocol):
 
 def open_store(url_or_path: str) -> Store:
     if url_or_path.startswith(("postgres://", "postgresql://")):
-        from ai_memory_standin.store.postgres import PostgresStore
-
-        return PostgresStore(url_or_path)
+        raise ValueError("the stand-in has no PostgreSQL store yet (see docs/standin.md); use SQLite (--db)")
     from ai_memory_standin.store.sqlite import SqliteStore
 
     path = url_or_path

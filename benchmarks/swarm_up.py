@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Cold (image bake included) and warm swarm-up + deploy times of the local provider.
+
+Usage (root): .venv/bin/python benchmarks/swarm_up.py [--cold]
+Warm: validate + provision + deploy (playbooks/converge.yml) with the image already baked, then teardown.
+Cold: the same after removing the baked image, so the bake is included. Prints seconds; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+IMAGES = Path("/var/lib/aimemory-swarm/images")
+
+
+def timed(*args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([PLAYBOOK, *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cold", action="store_true", help="remove the baked image first")
+    args = parser.parse_args()
+    if args.cold and IMAGES.exists():
+        shutil.rmtree(IMAGES)
+    cid = f"bench-{os.getpid()}"
+    try:
+        up = timed("playbooks/converge.yml", "-e", f"campaign_id={cid}", "-e", "campaign_keep=true")
+        print(f"{'cold' if args.cold else 'warm'} swarm up and deployed (5 hosts, W=2 of N=3, mTLS): {up:.1f} s")
+    finally:
+        down = timed("playbooks/teardown.yml", "-e", f"campaign_id={cid}")
+        print(f"teardown: {down:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
