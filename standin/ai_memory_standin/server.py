@@ -196,8 +196,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        # status line, headers and body in one write: one TLS record, no Nagle/delayed-ACK stall
+        self._headers_buffer.append(b"\r\n" + data)
+        self.flush_headers()
 
     def _json_body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
@@ -459,6 +460,7 @@ class Server(ThreadingHTTPServer):
         with self.inflight_lock:
             self.inflight += 1
         try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls is not None:
                 request.settimeout(10)
                 try:
