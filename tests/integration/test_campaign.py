@@ -124,7 +124,7 @@ def test_second_converge_changes_nothing(kept_swarm: str) -> None:
     result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true")
     assert result.returncode == 0, result.stdout[-4000:]
     counts = recap(result.stdout)
-    assert set(counts) >= {"localhost", "node-a", "node-b", "node-c", "client"}
+    assert set(counts) >= {"localhost", "node-a", "node-b", "node-c", "client-1"}
     assert {h: c["changed"] for h, c in counts.items() if c["changed"]} == {}
 
 
