@@ -27,7 +27,7 @@ options:
     description: Checker to run.
     type: str
     required: true
-    choices: [quorum_write, quorum_shortfall, mtls_allowlist, partition_convergence]
+    choices: [functional, mtls_allowlist, partition_convergence, quorum_shortfall, quorum_write]
   params:
     description: Checker parameters (W, N, nodes, ...), stored in the evidence.
     type: dict

@@ -6,6 +6,7 @@ rehearsals run against it; the module's finalizer tears it down and checks nothi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,20 +38,23 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return hosts
 
 
-def leftovers() -> list[str]:
+def leftovers(campaign: str | None = None) -> list[str]:
+    """Resources labelled by the local provider; only those of `campaign` when given (other campaigns may run)."""
+    label = hashlib.sha256(campaign.encode()).hexdigest()[:6] if campaign else ""
     found = []
     netns = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    found += [n["name"] for n in json.loads(netns or "[]") if n["name"].startswith("aimem-")]
+    found += [n["name"] for n in json.loads(netns or "[]") if n["name"].startswith(f"aimem-{label}")]
     links = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=False).stdout
-    found += [x["ifname"] for x in json.loads(links or "[]") if re.match(r"^am[0-9a-f]{6}", x["ifname"])]
+    found += [x["ifname"] for x in json.loads(links or "[]")
+              if re.match(rf"^am{label or '[0-9a-f]{6}'}", x["ifname"])]
     found += [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-              if "/run/aimemory-swarm/" in line]
+              if f"/run/aimemory-swarm/{campaign or ''}" in line]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"systemd-nspawn" in cmd and b"aimem-" in cmd:
+        if b"systemd-nspawn" in cmd and f"aimem-{label}".encode() in cmd:
             found.append(f"pid {pid}")
     return found
 
@@ -99,7 +103,7 @@ def kept_swarm() -> Iterator[str]:
     finally:
         down = play("playbooks/teardown.yml", "-e", f"campaign_id={CAMPAIGN}", timeout=300)
         assert down.returncode == 0, down.stdout[-3000:]
-        assert leftovers() == []
+        assert leftovers(CAMPAIGN) == []
         assert not (ROOT / ".state" / CAMPAIGN).exists()
 
 
@@ -107,7 +111,10 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     doc = summary(kept_swarm)
     assert doc["overall_pass"] is True and doc["reasons"] == []
     assert set(doc["declared_checks"]) == {"s1_quorum_write", "s2_quorum_not_met", "s3_mtls_allowlist",
-                                           "s4_partition_convergence"}
+                                           "s4_partition_convergence", "phase1-node-a", "phase1-node-b",
+                                           "phase1-node-c"}
+    phase1 = json.loads((ROOT / "evidence" / kept_swarm / "phase1-node-a.json").read_text())
+    assert phase1["phase"] == 1 and phase1["host"] == "node-a" and phase1["snapshot_count"] == 1
     for name, entry in doc["checks"].items():
         assert entry["status"] == "pass", name
         for fig in entry["figures"].values():
@@ -129,6 +136,7 @@ def test_second_converge_changes_nothing(kept_swarm: str) -> None:
 
 
 @pytest.mark.parametrize("fault,check,cause", [
+    ("backup_no_snapshot", "phase1-node-a", "backup: failed"),
     ("drop_fanout", "s1_quorum_write", "acknowledged write(s) missing"),
     ("phantom_ack", "s2_quorum_not_met", "expected 503 quorum_not_met"),
     ("ack_without_quorum", "s2_quorum_not_met", "expected 503 quorum_not_met"),
@@ -137,9 +145,13 @@ def test_second_converge_changes_nothing(kept_swarm: str) -> None:
 ])
 def test_fault_switch_turns_the_right_check_red(kept_swarm: str, fault: str, check: str, cause: str) -> None:
     name = f"{kept_swarm}-fault-{fault}"
+    if check.startswith("phase1"):
+        declared = {"campaign_standin_faults": [fault], "campaign_checks": [], "campaign_phases": ["phase1"]}
+    else:
+        declared = {"campaign_standin_faults": [fault], "campaign_checks": [check], "campaign_phases": []}
     result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true",
                   "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
-                  "-e", json.dumps({"campaign_standin_faults": [fault], "campaign_checks": [check]}))
+                  "-e", json.dumps(declared))
     assert result.returncode != 0, "a campaign with a broken product must not exit 0"
     doc = summary(name)
     assert doc["overall_pass"] is False

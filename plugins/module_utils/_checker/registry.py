@@ -134,7 +134,33 @@ def partition_convergence(ops: list[dict[str, Any]], params: dict[str, Any]) -> 
                         **result["figures"]}}
 
 
+PHASE1_ASSERTIONS = ("cli_store", "cli_recall", "cli_stats", "backup", "restore", "curator", "mcp", "http_create",
+                     "http_get", "http_update", "http_search", "http_delete", "persist_write", "persist_read")
+
+
+def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """Ship-gate phase 1 on one node: every assertion recorded, and each one passed."""
+    last = {op["f"]: op for op in ops if op.get("type") in ("ok", "fail")}
+    reasons = []
+    for name in PHASE1_ASSERTIONS:
+        op = last.get(name)
+        if op is None:
+            reasons.append(f"{name}: never ran")
+        elif op["type"] != "ok":
+            reasons.append(f"{name}: failed {op.get('value')}")
+    passed = sum(1 for name in PHASE1_ASSERTIONS if name in last and last[name]["type"] == "ok")
+    value = {name: (last[name].get("value") or {}) for name in last}
+    shipgate = {"phase": 1, "host": params.get("host"), "version": value.get("version", {}).get("version"),
+                "recall_count": value.get("cli_recall", {}).get("recall_count"),
+                "snapshot_count": value.get("backup", {}).get("snapshot_count"),
+                "manifest_count": value.get("backup", {}).get("manifest_count"),
+                "mcp_tool_count": len(value.get("mcp", {}).get("tools") or [])}
+    return {"valid": not reasons, "reasons": reasons,
+            "figures": {"assertions_passed": figure(passed, len(PHASE1_ASSERTIONS))}, "shipgate": shipgate}
+
+
 KINDS: dict[str, Checker] = {
+    "functional": functional,
     "quorum_write": quorum_write,
     "quorum_shortfall": quorum_shortfall,
     "mtls_allowlist": mtls_allowlist,

@@ -137,3 +137,20 @@ def test_partition_convergence_needs_the_fault_and_measures_from_heal() -> None:
 def test_unknown_kind_and_broken_history_fail() -> None:
     assert not check("nope", [], {})["valid"]
     assert not check("quorum_write", [{"f": "write", "type": "ok"}], S1)["valid"]
+
+
+def test_functional_needs_every_assertion() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import PHASE1_ASSERTIONS
+
+    b = Builder()
+    for name in PHASE1_ASSERTIONS:
+        b._add(process="node-a", type="ok", f=name, node="node-a",
+               value={"snapshot_count": 1, "manifest_count": 1} if name == "backup" else {})
+    good = check("functional", b.ops, {"host": "node-a"})
+    assert good["valid"] and good["figures"]["assertions_passed"]["numerator"] == len(PHASE1_ASSERTIONS)
+    assert good["shipgate"]["snapshot_count"] == 1
+    b._add(process="node-a", type="fail", f="backup", node="node-a", value={"snapshot_count": 0})
+    bad = check("functional", b.ops, {"host": "node-a"})
+    assert not bad["valid"] and bad["reasons"][0].startswith("backup: failed")
+    missing = check("functional", [op for op in b.ops if op["f"] != "mcp"], {"host": "node-a"})
+    assert "mcp: never ran" in missing["reasons"]

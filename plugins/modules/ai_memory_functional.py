@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, ai-memory swarm certification team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ai_memory_functional
+short_description: Exercise one ai-memory node the way ship-gate phase 1 does, and record every assertion
+description:
+  - O(stage=functional) runs the CLI on a scratch database (store, recall, stats, backup with its manifest's
+    sha256 verified, a restore round trip, a curator dry run whose unexpected errors are reported, and a
+    protocol-complete MCP session) and the HTTP API of the running service (create, get, update, search,
+    delete).
+  - O(stage=before_restart) writes a marker through the HTTP API; O(stage=after_restart) reads it back after the
+    service was restarted, proving that data survives a clean restart.
+  - Every assertion is an operation in the history; M(aimemory.swarm.history_check) with kind C(functional) judges it.
+version_added: 0.1.0
+author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.endpoint
+options:
+  stage:
+    description: Which part to run.
+    type: str
+    choices: [functional, before_restart, after_restart]
+    default: functional
+  binary:
+    description: The ai-memory binary on the node.
+    type: path
+    default: /usr/local/bin/ai-memory
+  workdir:
+    description: Scratch directory for the CLI database and backups (recreated by O(stage=functional)).
+    type: path
+    required: true
+  url:
+    description: Base URL of the node's HTTP API.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the HTTP writes.
+    type: str
+    required: true
+  history:
+    description: History file (JSONL) on the node.
+    type: path
+    required: true
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Phase 1 on this node
+  aimemory.swarm.ai_memory_functional:
+    workdir: /var/lib/aimemory-checks/run1/phase1
+    url: https://10.250.0.10:9077
+    namespace: phase1-run1
+    history: /var/lib/aimemory-checks/run1/phase1.jsonl
+    api_key: "{{ api_key }}"
+    ca_cert: /etc/ai-memory/tls/ca.pem
+    client_cert: /etc/ai-memory/tls/client.pem
+    client_key: /etc/ai-memory/tls/client.key
+"""
+
+RETURN = r"""
+summary:
+  description: The ship-gate phase 1 keys measured (stats, curator, recall_count, snapshot_count, manifest_count,
+    mcp_tool_count), for O(stage=functional).
+  returned: success
+  type: dict
+"""
+
+import os
+import shutil
+import uuid
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC, Endpoint
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.functional import Phase1
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            stage=dict(type="str", choices=["functional", "before_restart", "after_restart"], default="functional"),
+            binary=dict(type="path", default="/usr/local/bin/ai-memory"),
+            workdir=dict(type="path", required=True),
+            url=dict(type="str", required=True),
+            namespace=dict(type="str", required=True),
+            history=dict(type="path", required=True),
+            **ENDPOINT_ARGSPEC,
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if module.check_mode:
+        module.exit_json(changed=False, summary={})
+    history = History(p["history"])
+    node = os.uname()[1]
+    client = Endpoint(p["url"], **{k: p[k] for k in ("api_key", "agent_id", "ca_cert", "client_cert", "client_key",
+                                                     "timeout")})
+    summary: dict = {}
+    if p["stage"] == "functional":
+        shutil.rmtree(p["workdir"], ignore_errors=True)
+        os.makedirs(p["workdir"], mode=0o700)
+
+        def run(cmd: list[str], stdin: str | None) -> tuple[int, str, str]:
+            env = {"HOME": p["workdir"], "AI_MEMORY_NO_CONFIG": "1"}
+            return module.run_command(cmd, data=stdin, environ_update=env, cwd=p["workdir"],
+                                      binary_data=stdin is None)
+
+        phase = Phase1(run, p["binary"], p["workdir"], history, node)
+        summary = phase.cli_checks()
+        phase.http_checks(client, p["namespace"])
+        rc, out, _err = module.run_command([p["binary"], "--version"])
+        history.append({"process": node, "type": "ok" if rc == 0 else "fail", "f": "version", "node": node,
+                        "value": {"version": out.strip().splitlines()[0] if out.strip() else ""}})
+    elif p["stage"] == "before_restart":
+        title = f"persist-{uuid.uuid4().hex[:8]}"
+        resp = client.request("POST", "/api/v1/memories", {"title": title, "content": "survives a restart",
+                                                           "namespace": p["namespace"], "scope": "collective"})
+        mem_id = resp["body"].get("id") if isinstance(resp["body"], dict) else None
+        history.append({"process": node, "type": "ok" if resp["status"] == 201 else "fail", "f": "persist_write",
+                        "node": node, "value": {"id": mem_id, "status": resp["status"]}})
+    else:
+        ops, problems = read_history(p["history"])
+        writes = [op for op in ops if op.get("f") == "persist_write" and op.get("type") == "ok"]
+        if problems or not writes:
+            history.append({"process": node, "type": "fail", "f": "persist_read", "node": node,
+                            "value": {"reason": "; ".join(problems) or "no marker was written before the restart"}})
+        else:
+            mem_id = writes[-1]["value"]["id"]
+            resp = client.request("GET", f"/api/v1/memories/{mem_id}")
+            content = (resp["body"] or {}).get("memory", {}).get("content") if isinstance(resp["body"], dict) else None
+            history.append({"process": node, "type": "ok" if content == "survives a restart" else "fail",
+                            "f": "persist_read", "node": node, "value": {"id": mem_id, "status": resp["status"]}})
+    client.close()
+    module.exit_json(changed=True, summary=summary)
+
+
+if __name__ == "__main__":
+    main()
