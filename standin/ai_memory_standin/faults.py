@@ -19,8 +19,20 @@ class FaultError(ValueError):
     pass
 
 
+FAULTS_FILE = "/etc/ai-memory/standin-faults"
+
+
 def active_faults(environ: dict[str, str] | None = None) -> frozenset[str]:
-    raw = (environ if environ is not None else os.environ).get("AI_MEMORY_STANDIN_FAULTS", "")
+    """AI_MEMORY_STANDIN_FAULTS when set (even empty); otherwise the host-wide file, so that every invocation of
+    the installed stand-in on a host (daemon and CLI alike) has the same faults, as a faulty binary would."""
+    env = environ if environ is not None else os.environ
+    raw = env.get("AI_MEMORY_STANDIN_FAULTS")
+    if raw is None:
+        try:
+            with open(env.get("AI_MEMORY_STANDIN_FAULTS_FILE", FAULTS_FILE)) as fh:
+                raw = fh.read().replace("\n", ",")
+        except OSError:
+            raw = ""
     names = {n.strip() for n in raw.split(",") if n.strip()}
     unknown = sorted(names - FAULTS.keys())
     if unknown:

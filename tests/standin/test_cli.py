@@ -124,3 +124,14 @@ def test_mcp_session_is_protocol_complete(binary: Path, home: Path) -> None:
     recalled = json.loads(replies[4]["result"]["content"][0]["text"])
     assert recalled["memories"][0]["title"] == "mcp-1"
     assert replies[5]["error"]["code"] == -32602  # initialize without protocolVersion
+
+
+def test_faults_come_from_the_host_file_when_the_variable_is_unset(binary: Path, home: Path) -> None:
+    faults_file = home / "standin-faults"
+    faults_file.write_text("backup_no_snapshot\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "AI_MEMORY_STANDIN_FAULTS_FILE": str(faults_file)}
+    out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30, check=True)
+    assert "stand-in faults: backup_no_snapshot" in out.stdout
+    env["AI_MEMORY_STANDIN_FAULTS"] = ""  # an explicit (empty) variable wins over the file
+    out = subprocess.run([str(binary), "--version"], env=env, capture_output=True, text=True, timeout=30, check=True)
+    assert "faults" not in out.stdout
