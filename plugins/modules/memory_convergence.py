@@ -6,21 +6,29 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: memory_convergence
-short_description: Read every node until the writes a check requires are present on all of them, or a deadline
+short_description: Poll every node until the writes a history requires are on all of them, or a deadline passes
 description:
-  - Reads the complete content of O(namespace) on every node (paging with C(limit) and C(offset) until a short
-    page; a single capped page never counts as complete) and records each read in the history.
-  - Polls every O(interval) seconds until each required write (by title, id and content digest) is on every node,
-    or O(deadline) seconds pass. No fixed settle time.
-  - Required writes are those of O(write_steps) acknowledged with 201, plus with O(include_kept) the 503
-    C(quorum_not_met) writes whose local commit the contract keeps.
+  - Reads the whole of O(namespace) on every node of O(nodes), paging C(GET /api/v1/memories) with C(limit=1000)
+    and C(offset) until a page adds nothing (a capped page is never taken for the whole), and appends each read
+    to O(history) as a C(read) op holding the id, title and content digest of every memory (or a reference to
+    the previous identical read of that node).
+  - Polls every O(interval) seconds until every required write is present, intact and under its id, on every
+    node, or O(deadline) seconds pass. There is no fixed settle time.
+  - Required writes are those of the history acknowledged with 201 (restricted to O(write_steps) if given), and
+    with O(include_kept) also the 503 C(quorum_not_met) writes whose local commit the leader keeps (known by
+    title until a read finds their id).
+  - With O(confirm_by_id), once converged every required id is also read with C(GET /api/v1/memories/{id}) on
+    every node (C(get) ops); if the deadline passes first, the missing ones are read that way, so the history
+    says whether they are absent or only hidden from the list.
+  - Not converging is not a module failure; the result says so and the checker turns the check red. With no
+    required write at all, every node is read once and RV(converged) is false (nothing to converge is no pass).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
   - aimemory.swarm.endpoint
 options:
   nodes:
-    description: Nodes to read, each C({name, url}).
+    description: Nodes to read, each a dict with C(name) and C(url).
     type: list
     elements: dict
     required: true
@@ -29,20 +37,20 @@ options:
     type: str
     required: true
   history:
-    description: History file (JSONL) on the host running the module.
+    description: History file (JSONL) on the host running the module; it must hold the writes.
     type: path
     required: true
   write_steps:
-    description: Steps whose writes are required; empty means every step.
+    description: Steps whose writes are required; empty means every write of O(namespace).
     type: list
     elements: str
     default: []
   include_kept:
-    description: Also require the 503 quorum_not_met writes (kept locally by the leader).
+    description: Also require the 503 C(quorum_not_met) writes (the contract keeps the leader's local write).
     type: bool
     default: false
   step:
-    description: Label of the reads in the history.
+    description: Label of the read ops in the history.
     type: str
     default: final
   deadline:
@@ -50,67 +58,198 @@ options:
     type: float
     default: 60
   interval:
-    description: Seconds between polls.
+    description: Seconds between poll rounds.
     type: float
     default: 0.25
   once:
-    description: Read every node once and stop (no waiting).
+    description: Read every node once and stop (no waiting), for example to record a state.
     type: bool
     default: false
+  confirm_by_id:
+    description: Read every required id on every node by id after converging (or the missing ones at the deadline).
+    type: bool
+    default: true
+  anchor_events:
+    description:
+      - Nemesis ops of the history from the last of which RV(time_to_converge_ms) counts (the heal of a partition,
+        the restart of stopped peers). Without one, it counts from the last acknowledged write.
+    type: list
+    elements: str
+    default: [heal, restart, start]
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
+    description: Reads every node once and reports, without appending to the history.
     support: full
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
+notes:
+  - Uses only the Python standard library on the host.
+seealso:
+  - module: aimemory.swarm.memory_workload
+  - module: aimemory.swarm.history_check
 """
 
 EXAMPLES = r"""
-- name: Wait until every acknowledged write is on every peer
+- name: Poll every peer until each acknowledged write is on all of them (90 s deadline)
   aimemory.swarm.memory_convergence:
-    nodes: "{{ peer_endpoints }}"
+    nodes:
+      - {name: node-a, url: "https://10.250.0.10:9077"}
+      - {name: node-b, url: "https://10.250.0.11:9077"}
+      - {name: node-c, url: "https://10.250.0.12:9077"}
     namespace: s4-c1
-    history: /var/lib/aimemory-checks/c1/s4.jsonl
+    history: /var/lib/aimemory-checks/c1/s4_partition_convergence.jsonl
     write_steps: [partitioned]
     step: after_heal
     deadline: 90
+  register: converge
+
+- name: Wait until the 503 writes kept by the leader are on every restarted peer
+  aimemory.swarm.memory_convergence:
+    nodes: "{{ peer_endpoints }}"
+    namespace: s2-c1
+    history: /var/lib/aimemory-checks/c1/s2_quorum_not_met.jsonl
+    include_kept: true
+    step: after_restart
 """
 
 RETURN = r"""
 converged:
-  description: Whether every required write was seen on every node before the deadline.
-  returned: success
+  description: Whether every required write was seen, intact, on every node before the deadline.
+  returned: always
   type: bool
-seconds:
-  description: Time spent polling.
-  returned: success
-  type: float
-polls:
-  description: Number of poll rounds.
-  returned: success
-  type: int
-per_node_present:
-  description: Required writes present (intact) per node at the last poll.
-  returned: success
-  type: dict
+  sample: true
 required:
   description: Number of required writes.
-  returned: success
+  returned: always
   type: int
+  sample: 20
+seconds:
+  description: Time spent polling.
+  returned: always
+  type: float
+  sample: 3.52
+polls:
+  description: Number of poll rounds.
+  returned: always
+  type: int
+  sample: 14
+per_node_counts:
+  description: Memories of the namespace on each node at its last successful read (null if never read).
+  returned: always
+  type: dict
+  sample: {"node-a": 20, "node-b": 20, "node-c": 20}
+per_node_present:
+  description: Required writes present and intact on each node at the end.
+  returned: always
+  type: dict
+  sample: {"node-a": 20, "node-b": 20, "node-c": 20}
+missing:
+  description: Required writes absent (or corrupted, or under another id) at the end, up to 50, each
+    C({title, id, node}).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+time_to_converge_ms:
+  description: From the anchor (RV(anchor)) to the first read at which the last missing write was seen; null if
+    not converged.
+  returned: always
+  type: float
+  sample: 2150.4
+anchor:
+  description: The nemesis op RV(time_to_converge_ms) counts from (C({f, index})), or null.
+  returned: always
+  type: dict
+  sample: {"f": "heal", "index": 43}
+reads:
+  description: Number of read and get ops appended to the history (0 in check mode).
+  returned: always
+  type: int
+  sample: 45
 """
 
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import (
-    completed_writes,
+    ANCHOR_EVENTS,
+    PRESENT,
+    SetFull,
+    anchor_op,
     judge,
-    quorum_kept,
+    select_writes,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC, Endpoint
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    ENDPOINT_ARGSPEC,
+    Endpoint,
+    endpoint_kwargs,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
-from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import read_namespace
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import (
+    LIMIT,
+    LIST_PATH,
+    fingerprint,
+    get_memory,
+    read_namespace,
+)
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
+
+MAX_BY_ID_MISSING = 200
+
+
+class Poller:
+    def __init__(self, module: AnsibleModule, history: History | None) -> None:
+        p = module.params
+        self.p, self.history = p, history
+        self.args = endpoint_kwargs(p)
+        self.clients = {str(n["name"]): Endpoint(str(n["url"]), **self.args) for n in p["nodes"]}
+        self.last: dict[str, tuple[int, dict]] = {}
+        self.appended = 0
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+    def _append(self, op: dict) -> dict:
+        if self.history is None:
+            return {**op, "index": -1 - self.appended, "time": time.time_ns()}
+        self.appended += 1
+        return self.history.append(op)[0]
+
+    def read(self, node: str, deadline: float) -> dict:
+        ns = self.p["namespace"]
+        res = read_namespace(self.clients[node], ns, deadline=deadline)
+        request = {"method": "GET", "path": LIST_PATH, "namespace": ns, "limit": LIMIT,
+                   "agent_id": self.args.get("agent_id")}
+        op = {"process": "reader", "f": "read", "node": node, "step": self.p["step"], "request": request,
+              "status": res.status, "latency_ms": res.latency_ms, "error_class": res.error_class}
+        if not res.ok:
+            return self._append({**op, "type": "fail", "detail": res.detail,
+                                 "value": {"key": "id", "namespace": ns, "pages": res.pages}})
+        found = res.found()
+        value = {"key": "id", "namespace": ns, "count": len(found), "pages": res.pages,
+                 "page_sizes": res.page_sizes, "duplicates": res.duplicates, "foreign": res.foreign}
+        prev = self.last.get(node)
+        if prev is not None and prev[1] == found and self.history is not None:
+            value["unchanged_since"] = prev[0]
+        else:
+            value["found"] = found
+        rec = self._append({**op, "type": "ok", "value": value})
+        if "found" in value:
+            self.last[node] = (rec["index"], found)
+        return rec
+
+    def get(self, node: str, memory_id: str) -> dict:
+        resp, memory = get_memory(self.clients[node], memory_id)
+        kind = "ok" if resp.status in (200, 404) else ("info" if resp.status is None else "fail")
+        rec = response_record(resp)
+        rec.pop("response", None)  # the memory itself is summarized in value.found
+        request = {"method": "GET", "path": f"{LIST_PATH}/{memory_id}", "agent_id": self.args.get("agent_id")}
+        return self._append({"process": "reader", "type": kind, "f": "get", "node": node, "step": self.p["step"],
+                             "value": {"id": memory_id, "found": fingerprint(memory) if memory else None},
+                             "request": request, **rec})
 
 
 def main() -> None:
@@ -122,51 +261,78 @@ def main() -> None:
             write_steps=dict(type="list", elements="str", default=[]),
             include_kept=dict(type="bool", default=False),
             step=dict(type="str", default="final"),
-            deadline=dict(type="float", default=60),
+            deadline=dict(type="float", default=60.0),
             interval=dict(type="float", default=0.25),
             once=dict(type="bool", default=False),
+            confirm_by_id=dict(type="bool", default=True),
+            anchor_events=dict(type="list", elements="str", default=list(ANCHOR_EVENTS)),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if module.check_mode:
-        module.exit_json(changed=False, converged=False, seconds=0.0, polls=0, per_node_present={}, required=0)
-    history = History(p["history"])
+    if not p["nodes"] or any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in p["nodes"]):
+        module.fail_json(msg="nodes: every item needs a name and a url")
+    if p["deadline"] <= 0 or p["interval"] <= 0:
+        module.fail_json(msg="deadline and interval must be > 0")
     ops, problems = read_history(p["history"])
-    if problems:
-        module.fail_json(msg="; ".join(problems))
-    steps = set(p["write_steps"]) or None
-    required = [op for op in completed_writes(ops, steps)
-                if op["type"] == "ok" or (p["include_kept"] and quorum_kept(op))]
-    args = {k: p[k] for k in ("api_key", "agent_id", "ca_cert", "client_cert", "client_key", "timeout")}
-    clients = {n["name"]: Endpoint(n["url"], **args) for n in p["nodes"]}
-    names = list(clients)
+    for problem in problems:
+        module.warn(problem)
+    writes, pair_problems = select_writes(ops, {"namespace": p["namespace"], "write_steps": p["write_steps"]})
+    for problem in pair_problems:
+        module.warn(problem)
+    required = [w for w in writes if w.type == "ok"] + ([w for w in writes if w.kept] if p["include_kept"] else [])
+    anchor = anchor_op(ops, p["anchor_events"])
+    try:
+        poller = Poller(module, None if module.check_mode else History(p["history"]))
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg=f"cannot build the client: {exc}")
+    names = list(poller.clients)
+    snapshots = Snapshots(ops)
+    observer = SetFull(names, required, snapshots)
     start = time.monotonic()
     deadline = start + p["deadline"]
-    polls, converged, result = 0, False, {}
+    polls = 0
     try:
         while True:
             polls += 1
-            for name, client in clients.items():
-                found, error, pages = read_namespace(client, p["namespace"])
-                op = {"process": "reader", "f": "read", "node": name, "step": p["step"]}
-                if found is None:
-                    history.append({**op, "type": "fail", "error": error, "value": {"pages": pages}})
-                else:
-                    history.append({**op, "type": "ok", "value": {"found": found, "pages": pages}})
-            ops, problems = read_history(p["history"])
-            result = judge(ops, names, required, None, {p["step"]})
-            converged = bool(required) and not result["lost"] and not result["corrupted"] and \
-                not any(n not in result["per_node_present"] for n in names)
-            if converged or p["once"] or time.monotonic() >= deadline:
+            for name in names:
+                rec = poller.read(name, deadline + float(p["timeout"]))
+                snapshots.add(rec)
+                observer.observe(rec)
+            done = bool(required) and observer.converged()
+            now = time.monotonic()
+            if done or not required or p["once"] or module.check_mode or now >= deadline:
                 break
-            time.sleep(p["interval"])
+            time.sleep(min(p["interval"], max(0.0, deadline - now)))
+        if p["confirm_by_id"] and not module.check_mode:
+            pairs = [(n, w) for n in names for w in required if w.id
+                     and (done or observer.where(n, w)[0] != PRESENT)]
+            for name, w in pairs[: None if done else MAX_BY_ID_MISSING]:
+                observer.observe(poller.get(name, str(w.id)))
     finally:
-        for client in clients.values():
-            client.close()
-    module.exit_json(changed=True, converged=converged, seconds=round(time.monotonic() - start, 3), polls=polls,
-                     per_node_present=result.get("per_node_present", {}), required=len(required))
+        poller.close()
+    seconds = round(time.monotonic() - start, 3)
+    converged = bool(required) and observer.converged()
+    if module.check_mode:
+        missing = [{"title": w.title, "id": w.id, "node": n} for n in names for w in required
+                   if observer.where(n, w)[0] != PRESENT]
+        module.exit_json(changed=False, converged=converged, required=len(required), seconds=seconds, polls=polls,
+                         per_node_counts={n: observer.count(n) for n in names},
+                         per_node_present=dict(observer.present), missing=missing[:50], time_to_converge_ms=None,
+                         anchor=None, reads=0)
+    final_ops = read_history(p["history"])[0]
+    final_writes = select_writes(final_ops, {"namespace": p["namespace"], "write_steps": p["write_steps"]})[0]
+    final_required = [w for w in final_writes if w.type == "ok" or (p["include_kept"] and w.kept)]
+    result = judge(final_ops, names, final_required, attempted=writes, anchor=anchor_op(final_ops, p["anchor_events"]),
+                   namespace=p["namespace"])
+    missing = result["lost"] + result["corrupted"] + result["diverged"]
+    module.exit_json(changed=poller.appended > 0, converged=converged, required=len(required), seconds=seconds,
+                     polls=polls, per_node_counts=result["per_node_counts"],
+                     per_node_present=result["per_node_present"], missing=missing[:50],
+                     time_to_converge_ms=result["time_to_converge_ms"] if converged else None,
+                     anchor=None if anchor is None else {"f": anchor.get("f"), "index": anchor.get("index")},
+                     reads=poller.appended)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,16 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: memory_workload
-short_description: Write distinct memories through one or more ai-memory nodes and record every operation
+short_description: Write distinct memories through ai-memory nodes and record every operation in a history
 description:
-  - Writes O(count) memories with unique titles into O(namespace), choosing the leader round-robin among O(leaders),
-    with O(concurrency) workers. Each write is recorded as an C(invoke) and a completion (C(ok) for 201, C(fail) for a
-    4xx or a refusal, C(info) when the outcome is unknown, such as a 503 whose local write is kept or a timeout).
+  - Jepsen-style set workload. Writes O(count) memories with titles unique in O(namespace) (C(<title_prefix>-<n>),
+    numbered after the writes of the same prefix already in the history), choosing the leader round-robin among
+    O(leaders), with O(concurrency) workers, each with its own keep-alive mTLS connection.
+  - Every write is appended to O(history) as an C(invoke) op before the request and a completion after it
+    (C(ok) on 201; C(fail) when it certainly did not happen, a 4xx or a connection refused before the request;
+    C(info) when unknown, such as a 503 C(quorum_not_met) whose local write the node keeps, another 5xx, a timeout).
+    Each op records the request (method, path, title, namespace, scope, agent id, content; never the API key), the
+    status, the relevant response body and headers, and the latency.
   - The verdict is never computed here; see M(aimemory.swarm.history_check).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
@@ -18,7 +23,7 @@ extends_documentation_fragment:
   - aimemory.swarm.endpoint
 options:
   leaders:
-    description: Nodes that receive the writes, each C({name, url}).
+    description: Nodes that receive the writes, each a dict with C(name) and C(url) (C(https://<ip>:9077)).
     type: list
     elements: dict
     required: true
@@ -27,11 +32,11 @@ options:
     type: int
     default: 10
   concurrency:
-    description: Concurrent workers.
+    description: Concurrent workers (Jepsen processes); each is one C(process) in the history.
     type: int
     default: 1
   namespace:
-    description: Namespace of the writes (use a fresh one per check or cycle).
+    description: Namespace of the writes; use a fresh one per check (or cycle) so checks never see each other.
     type: str
     required: true
   title_prefix:
@@ -39,68 +44,147 @@ options:
     type: str
     default: w
   scope:
-    description: Visibility scope of the writes; C(private) relies on the stable O(agent_id) for cross-node reads.
+    description:
+      - Visibility scope sent with each write (contract §3.3) and recorded in every op. C(private) relies on the
+        same O(agent_id) being used by the reads.
     type: str
     choices: [private, team, unit, org, collective]
     default: collective
+  tier:
+    description: Memory tier of the writes.
+    type: str
+    choices: [short, mid, long]
+    default: mid
   history:
-    description: History file (JSONL) on the host running the module.
+    description: History file (JSONL) on the host running the module, for example
+      C(/var/lib/aimemory-checks/<campaign>/<check>.jsonl). Created if missing.
     type: path
     required: true
   step:
-    description: Label of this step in the history (the checker selects writes by step).
+    description: Label of this step, recorded in each op (checkers may select writes by step).
     type: str
     default: main
+  deadline:
+    description: Seconds after which no new write starts (each request still has O(timeout)).
+    type: float
+    default: 300
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
+    description: Plans the writes without sending them or touching the history.
     support: full
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
+notes:
+  - Uses only the Python standard library on the host.
+seealso:
+  - module: aimemory.swarm.memory_convergence
+  - module: aimemory.swarm.history_check
 """
 
 EXAMPLES = r"""
-- name: Write 20 memories through node-a
+- name: Write 20 memories through node-a and node-b with two workers
   aimemory.swarm.memory_workload:
-    leaders: [{name: node-a, url: "https://10.250.0.10:9077"}]
+    leaders:
+      - {name: node-a, url: "https://10.250.0.10:9077"}
+      - {name: node-b, url: "https://10.250.0.11:9077"}
     count: 20
-    namespace: s1-c1
-    history: /var/lib/aimemory-checks/c1/s1.jsonl
+    concurrency: 2
+    namespace: s4-c1
+    title_prefix: s4
+    step: partitioned
+    history: /var/lib/aimemory-checks/c1/s4_partition_convergence.jsonl
     api_key: "{{ api_key }}"
     ca_cert: /etc/aimemory-checks/ca.pem
     client_cert: /etc/aimemory-checks/client.pem
     client_key: /etc/aimemory-checks/client.key
+  register: writes
+
+- name: Show what the swarm acknowledged
+  ansible.builtin.debug:
+    msg: "{{ writes.ok }} of {{ writes.attempted }} acknowledged: {{ writes.statuses }}"
 """
 
 RETURN = r"""
 attempted:
-  description: Writes attempted.
-  returned: success
+  description: Writes sent (or, in check mode, 0).
+  returned: always
   type: int
+  sample: 20
+ok:
+  description: Writes acknowledged with 201 (Jepsen C(ok)).
+  returned: always
+  type: int
+  sample: 18
+fail:
+  description: Writes that certainly did not happen (4xx, refused before the request).
+  returned: always
+  type: int
+  sample: 0
+info:
+  description: Writes whose outcome is unknown (503, other 5xx, timeouts, resets).
+  returned: always
+  type: int
+  sample: 2
 acked:
-  description: Writes acknowledged with 201.
-  returned: success
+  description: Same as RV(ok) (kept for older plays).
+  returned: always
   type: int
+  sample: 18
 acked_ids:
-  description: Ids of the acknowledged writes.
-  returned: success
+  description: Ids of the acknowledged writes, sorted.
+  returned: always
   type: list
   elements: str
+  sample: [0b6f3c1e-6a43-4e43-9a0c-3f2f8f1d9a11]
 statuses:
-  description: Count of each HTTP status (or transport error class).
-  returned: success
+  description: Histogram of HTTP statuses (or error classes when no status came).
+  returned: always
   type: dict
+  sample: {"201": 18, "503": 2}
+titles:
+  description: First and last title written (or planned in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [s4-00000, s4-00019]
+namespace:
+  description: Namespace written.
+  returned: always
+  type: str
+  sample: s4-c1
+scope:
+  description: Scope sent with every write.
+  returned: always
+  type: str
+  sample: collective
 seconds:
   description: Wall time of the workload.
-  returned: success
+  returned: always
   type: float
+  sample: 1.234
+deadline_reached:
+  description: Whether O(deadline) stopped the workload before O(count) writes.
+  returned: always
+  type: bool
+  sample: false
+history:
+  description: Path of the history file.
+  returned: always
+  type: str
+  sample: /var/lib/aimemory-checks/c1/s4_partition_convergence.jsonl
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC
-from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
-from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import run_writes
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    ENDPOINT_ARGSPEC,
+    Endpoint,
+    endpoint_kwargs,
+)
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import SCOPES, WriteWorkload, next_numbers
 
 
 def main() -> None:
@@ -111,23 +195,45 @@ def main() -> None:
             concurrency=dict(type="int", default=1),
             namespace=dict(type="str", required=True),
             title_prefix=dict(type="str", default="w"),
-            scope=dict(type="str", choices=["private", "team", "unit", "org", "collective"], default="collective"),
+            scope=dict(type="str", choices=list(SCOPES), default="collective"),
+            tier=dict(type="str", choices=["short", "mid", "long"], default="mid"),
             history=dict(type="path", required=True),
             step=dict(type="str", default="main"),
+            deadline=dict(type="float", default=300.0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if any("name" not in leader or "url" not in leader for leader in p["leaders"]):
-        module.fail_json(msg="leaders: every item needs name and url")
+    leaders = p["leaders"]
+    if not leaders or any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in leaders):
+        module.fail_json(msg="leaders: every item needs a name and a url")
+    if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0:
+        module.fail_json(msg="count must be >= 0, concurrency >= 1 and deadline > 0")
+    args = endpoint_kwargs(p)
+    try:
+        for leader in leaders:  # refuse bad URLs or unreadable certificate files before any op is recorded
+            Endpoint(str(leader["url"]), **args).close()
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg=f"cannot build the client: {exc}")
+
+    ops, problems = read_history(p["history"]) if os.path.exists(p["history"]) else ([], [])
+    for problem in problems:
+        module.warn(problem)
+    first, process = next_numbers(ops, p["namespace"], p["title_prefix"])
+    pairs = [(str(x["name"]), str(x["url"])) for x in leaders]
     if module.check_mode:
-        module.exit_json(changed=True, attempted=0, acked=0, acked_ids=[], statuses={}, seconds=0.0)
-    endpoint_args = {k: p[k] for k in ("api_key", "agent_id", "ca_cert", "client_cert", "client_key", "timeout")}
-    result = run_writes([(leader["name"], leader) for leader in p["leaders"]], p["count"], p["concurrency"],
-                        p["namespace"], p["title_prefix"], p["scope"], History(p["history"]), p["step"],
-                        endpoint_args)
-    module.exit_json(changed=True, **result)
+        titles = [f"{p['title_prefix']}-{n:05d}" for n in (first, first + p["count"] - 1)] if p["count"] else []
+        module.exit_json(changed=p["count"] > 0, attempted=0, ok=0, fail=0, info=0, acked=0, acked_ids=[],
+                         statuses={}, titles=titles, namespace=p["namespace"], scope=p["scope"], seconds=0.0,
+                         deadline_reached=False, history=p["history"])
+    workload = WriteWorkload(History(p["history"]), pairs, args, p["namespace"], p["title_prefix"], p["scope"],
+                             p["step"], p["tier"], first, process)
+    result = workload.run(p["count"], p["concurrency"], p["deadline"])
+    errors = result.pop("errors")
+    if errors:
+        module.fail_json(msg="workload worker(s) failed: " + "; ".join(errors), **result)
+    module.exit_json(changed=result["attempted"] > 0, history=p["history"], **result)
 
 
 if __name__ == "__main__":

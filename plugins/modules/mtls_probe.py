@@ -6,43 +6,55 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: mtls_probe
-short_description: Try client identities against a node and record whether the TLS handshake refused them
+short_description: Try client identities on ai-memory nodes and record whether the TLS layer refused them
 description:
-  - For each identity and each path, opens a new TLS connection presenting that identity (or none) and sends one
-    request; records the HTTP status, or the transport error class when no HTTP answer came (C(tls_refused) when the
-    handshake failed or the server closed the connection before any status line).
-  - Identities expected to be refused must get no HTTP status at all; the control identity must be served.
+  - For each node, each identity and each path, opens a new TLS connection presenting that identity's certificate
+    (or none) and sends one request (a POST sends a small memory). Records an C(invoke) op and a completion op with
+    the HTTP status, or, when no HTTP status came, the error class (C(tls_refused) when the handshake failed or the
+    server closed the fresh connection before any status line, as TLS 1.3 reports a refused client certificate).
+  - A stranger (O(identities) with C(expect=refused)) must get no HTTP status at all; the allowlisted control
+    (C(expect=allowed)) must be served. The verdict is left to M(aimemory.swarm.history_check) (kind
+    C(mtls_allowlist)); a probe never fails because a node refused it.
+  - Every identity verifies the node's certificate against O(ca_cert), so a probe tests the node's refusal, never
+    a misconfigured client (that would be C(tls_verify_failed)).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 options:
+  nodes:
+    description: Nodes to probe, each a dict with C(name) and C(url). Mutually exclusive with O(url).
+    type: list
+    elements: dict
   url:
-    description: Base URL of the node.
+    description: Base URL of a single node to probe (with O(node) as its name).
     type: str
-    required: true
+  node:
+    description: Name recorded for O(url); defaults to the URL.
+    type: str
   ca_cert:
-    description: CA that the node's certificate chains to.
+    description: CA certificate the nodes' server certificates chain to.
     type: path
     required: true
   identities:
-    description: Identities to try, each C({name, cert, key, expect}) with C(expect) C(refused) or C(allowed);
-      C(cert) and C(key) omitted means no client certificate. An identity's own CA can be trusted with C(ca).
+    description:
+      - Identities to try, each a dict with C(name), C(expect) (C(refused) or C(allowed)), and C(cert) and C(key)
+        (paths of the client certificate and key; both omitted means no client certificate at all).
     type: list
     elements: dict
     required: true
   paths:
-    description: Requests to send, each C({method, path}); a POST sends a small memory.
+    description: Requests to send, each a dict with C(method) and C(path).
     type: list
     elements: dict
     default: [{method: GET, path: /api/v1/health}, {method: POST, path: /api/v1/memories}]
   api_key:
-    description: API key sent with every request.
+    description: API key sent by every identity (so an identity the TLS layer wrongly lets in is plainly served).
     type: str
   agent_id:
-    description: C(X-Agent-Id) sent with every request.
+    description: C(X-Agent-Id) sent by every identity.
     type: str
     default: ai:swarm-certifier
   namespace:
-    description: Namespace of the probe writes.
+    description: Namespace of the memories the POST probes write.
     type: str
     default: mtls-probe
   history:
@@ -50,36 +62,60 @@ options:
     type: path
     required: true
   timeout:
-    description: Timeout in seconds of each attempt.
+    description: Timeout in seconds of each connection attempt and response read.
     type: float
     default: 10.0
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
+    description: Lists the probes it would make without connecting or touching the history.
     support: full
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
+notes:
+  - Uses only the Python standard library on the host.
 """
 
 EXAMPLES = r"""
-- name: Probe node-a with the rogue, unlisted and missing certificates, and the allowlisted control
+- name: Probe every peer with a rogue-CA, an unlisted and no certificate, and the allowlisted control
   aimemory.swarm.mtls_probe:
-    url: https://10.250.0.10:9077
+    nodes:
+      - {name: node-a, url: "https://10.250.0.10:9077"}
+      - {name: node-b, url: "https://10.250.0.11:9077"}
     ca_cert: /etc/aimemory-checks/ca.pem
-    history: /var/lib/aimemory-checks/c1/s3.jsonl
+    api_key: "{{ api_key }}"
+    namespace: s3-c1
+    history: /var/lib/aimemory-checks/c1/s3_mtls_allowlist.jsonl
     identities:
       - {name: rogue_ca, cert: /etc/aimemory-checks/rogue.pem, key: /etc/aimemory-checks/rogue.key, expect: refused}
+      - {name: own_ca_unlisted, cert: /etc/aimemory-checks/outsider.pem, key: /etc/aimemory-checks/outsider.key,
+         expect: refused}
       - {name: no_cert, expect: refused}
       - {name: control, cert: /etc/aimemory-checks/client.pem, key: /etc/aimemory-checks/client.key, expect: allowed}
 """
 
 RETURN = r"""
 results:
-  description: One entry per identity and path with status and error class.
-  returned: success
+  description: One entry per node, identity and path.
+  returned: always
   type: list
   elements: dict
+  sample:
+    - {node: node-a, identity: no_cert, expect: refused, method: GET, path: /api/v1/health, status: null,
+       error_class: tls_refused, latency_ms: 2.1}
+    - {node: node-a, identity: control, expect: allowed, method: GET, path: /api/v1/health, status: 200,
+       error_class: null, latency_ms: 3.4}
+refused:
+  description: Probes of C(expect=refused) identities that were refused at the TLS layer.
+  returned: always
+  type: int
+  sample: 12
+accepted:
+  description: Probes of C(expect=refused) identities that got an HTTP status (the allowlist let them in).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 """
 
 import uuid
@@ -87,51 +123,90 @@ import uuid
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
+
+DEFAULT_PATHS = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+
+
+def probe_type(status: int | None, error_class: str | None, refused_before_request: bool) -> str:
+    """ok: the node answered; fail: refused (certainly nothing done); info: unknown."""
+    if status is not None:
+        return "ok"
+    if error_class == "tls_refused" or refused_before_request:
+        return "fail"
+    return "info"
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
+            nodes=dict(type="list", elements="dict"),
+            url=dict(type="str"),
+            node=dict(type="str"),
             ca_cert=dict(type="path", required=True),
             identities=dict(type="list", elements="dict", required=True),
-            paths=dict(type="list", elements="dict",
-                       default=[{"method": "GET", "path": "/api/v1/health"},
-                                {"method": "POST", "path": "/api/v1/memories"}]),
+            paths=dict(type="list", elements="dict", default=DEFAULT_PATHS),
             api_key=dict(type="str", no_log=True),
             agent_id=dict(type="str", default="ai:swarm-certifier"),
             namespace=dict(type="str", default="mtls-probe"),
             history=dict(type="path", required=True),
             timeout=dict(type="float", default=10.0),
         ),
+        mutually_exclusive=[("nodes", "url")],
+        required_one_of=[("nodes", "url")],
         supports_check_mode=True,
     )
     p = module.params
-    if module.check_mode:
-        module.exit_json(changed=False, results=[])
-    history = History(p["history"])
-    results = []
+    nodes = p["nodes"] or [{"name": p["node"] or p["url"], "url": p["url"]}]
+    if any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in nodes):
+        module.fail_json(msg="nodes: every item needs a name and a url")
     for ident in p["identities"]:
-        if ident.get("expect") not in ("refused", "allowed"):
-            module.fail_json(msg=f"identities: {ident.get('name')} needs expect: refused or allowed")
-        for req in p["paths"]:
-            client = Endpoint(p["url"], api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
+        if not ident.get("name") or ident.get("expect") not in ("refused", "allowed"):
+            module.fail_json(msg=f"identities: {ident.get('name')!r} needs a name and expect: refused or allowed")
+        if bool(ident.get("cert")) != bool(ident.get("key")):
+            module.fail_json(msg=f"identities: {ident['name']} needs both cert and key, or neither")
+    for req in p["paths"]:
+        if not str(req.get("path", "")).startswith("/") or str(req.get("method", "")).upper() not in ("GET", "POST"):
+            module.fail_json(msg=f"paths: {req!r} needs method GET or POST and an absolute path")
+
+    plan = [(n, ident, req) for n in nodes for ident in p["identities"] for req in p["paths"]]
+    if module.check_mode:
+        module.exit_json(changed=False, refused=0, accepted=[],
+                         results=[{"node": n["name"], "identity": i["name"], "expect": i["expect"],
+                                   "method": r["method"].upper(), "path": r["path"], "status": None,
+                                   "error_class": None, "latency_ms": None} for n, i, r in plan])
+    history = History(p["history"])
+    results, accepted, refused = [], [], 0
+    for node, ident, req in plan:
+        method = str(req["method"]).upper()
+        try:
+            client = Endpoint(str(node["url"]), api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
                               client_cert=ident.get("cert"), client_key=ident.get("key"), timeout=p["timeout"])
-            body = None
-            if req["method"] == "POST":
-                body = {"title": f"probe-{ident['name']}-{uuid.uuid4().hex[:8]}", "content": "mTLS probe",
-                        "namespace": p["namespace"], "scope": "collective"}
-            value = {"identity": ident["name"], "expect": ident["expect"], "method": req["method"],
-                     "path": req["path"]}
-            history.append({"process": "prober", "type": "invoke", "f": "probe", "value": value})
-            resp = client.request(req["method"], req["path"], body)
-            client.close()
-            kind = "ok" if resp["status"] is not None and resp["status"] < 400 else "fail"
-            history.append({"process": "prober", "type": kind, "f": "probe", "value": value,
-                            "status": resp["status"], "error": resp["error"], "detail": resp.get("detail"),
-                            "latency_ms": resp["latency_ms"]})
-            results.append({**value, "status": resp["status"], "error": resp["error"]})
-    module.exit_json(changed=True, results=results)
+        except (ValueError, OSError) as exc:
+            module.fail_json(msg=f"identity {ident['name']}: cannot load its files: {exc}", results=results)
+        body = None
+        request = {"method": method, "path": req["path"], "identity": ident["name"], "cert": ident.get("cert")}
+        if method == "POST":
+            title = f"probe-{ident['name']}-{node['name']}-{uuid.uuid4().hex[:8]}"
+            body = {"title": title, "content": f"mTLS probe by {ident['name']}", "namespace": p["namespace"],
+                    "scope": "collective"}
+            request.update({"title": title, "namespace": p["namespace"]})
+        value = {"identity": ident["name"], "expect": ident["expect"], "method": method, "path": req["path"]}
+        base = {"process": "prober", "f": "probe", "node": str(node["name"]), "value": value}
+        history.append({**base, "type": "invoke", "request": request})
+        resp = client.request(method, req["path"], body)
+        client.close()
+        history.append({**base, "type": probe_type(resp.status, resp.error_class, resp.refused_before_request),
+                        **response_record(resp)})
+        row = {"node": str(node["name"]), **{k: value[k] for k in ("identity", "expect", "method", "path")},
+               "status": resp.status, "error_class": resp.error_class, "latency_ms": resp.latency_ms}
+        results.append(row)
+        if ident["expect"] == "refused":
+            if resp.status is None and resp.error_class == "tls_refused":
+                refused += 1
+            elif resp.status is not None:
+                accepted.append(row)
+    module.exit_json(changed=True, results=results, refused=refused, accepted=accepted)
 
 
 if __name__ == "__main__":

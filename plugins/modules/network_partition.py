@@ -6,16 +6,20 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: network_partition
-short_description: Cut a host off from given addresses with nftables, or heal the cut
+short_description: Cut a host off from given peers with nftables, or heal the cut
 description:
-  - O(state=present) installs an nftables table that drops every packet to and from O(isolate_from) on the host
-    (input and output hooks), at the network level; the ai-memory service keeps running.
-  - O(state=absent) deletes the table; healing is idempotent and always safe, so it also belongs in C(always).
-  - Runtime state only; nothing is persisted.
+  - Nemesis. O(state=present) installs the nftables table C(inet aimem_partition), whose input and output chains
+    drop (and count) every packet from and to O(isolate_from), at the network level; the services keep running.
+    Re-applying the same addresses changes nothing; other addresses replace the table in one transaction.
+  - O(state=absent) deletes the table (and any pending self-heal timer). Healing is idempotent and always safe,
+    so it belongs in an C(always) section too.
+  - Runtime state only; nothing is persisted, a reboot heals as well.
+  - Returns what it did (the rules, the addresses before and after) and when (RV(applied_at_ns)), so the heal
+    time can anchor the time to converge (M(aimemory.swarm.history_event) option C(at)).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
-  - nft (nftables)
+  - nft (nftables) on the host; systemd-run and systemctl for O(heal_after)
 options:
   state:
     description: C(present) isolates, C(absent) heals.
@@ -23,13 +27,20 @@ options:
     choices: [present, absent]
     default: present
   isolate_from:
-    description: IPv4 addresses this host must not exchange packets with.
+    description: IPv4/IPv6 addresses (or networks) this host must not exchange packets with. Required with
+      O(state=present).
     type: list
     elements: str
     default: []
+  heal_after:
+    description:
+      - With O(state=present), seconds after which a transient systemd timer on the host heals the partition by
+        itself (a safety net should the controller never come back). C(0) arms no timer.
+    type: int
+    default: 0
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
+    description: Reports whether the rules would change, and the rules, without applying them.
     support: full
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
@@ -37,54 +48,105 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Isolate node-c from the other peers
+- name: Isolate node-c from the other peers (self-heal after 10 minutes at the latest)
   aimemory.swarm.network_partition:
     isolate_from: [10.250.0.10, 10.250.0.11]
+    heal_after: 600
+  delegate_to: node-c
+  register: cut
 
 - name: Heal the partition
   aimemory.swarm.network_partition:
     state: absent
+  delegate_to: node-c
+  register: healed
 """
 
 RETURN = r"""
-rules:
-  description: The nftables script applied (state present).
-  returned: changed and state is present
+state:
+  description: The state now.
+  returned: always
   type: str
+  sample: present
+table:
+  description: The nftables table.
+  returned: always
+  type: str
+  sample: inet aimem_partition
+isolate_from:
+  description: Canonical addresses isolated now (empty after a heal).
+  returned: always
+  type: list
+  elements: str
+  sample: [10.250.0.10, 10.250.0.11]
+before:
+  description: Addresses isolated before this call (null if there was no table).
+  returned: always
+  type: list
+  elements: str
+  sample: null
+rules:
+  description: The nft script applied (or that would be) with O(state=present).
+  returned: always
+  type: str
+dropped_packets:
+  description: Packets the table dropped per chain up to the heal (O(state=absent) with a table present).
+  returned: when healing a partition
+  type: dict
+  sample: {"input": 42, "output": 17}
+applied_at:
+  description: RFC 3339 time (µs) at which the rules took effect or were removed.
+  returned: always
+  type: str
+  sample: "2026-11-22T10:00:01.123456Z"
+applied_at_ns:
+  description: The same time in unix ns.
+  returned: always
+  type: int
+  sample: 1795368633278227800
 time:
-  description: Unix time at which the rules took effect or were removed.
-  returned: success
+  description: The same time in unix seconds (kept for older plays).
+  returned: always
   type: float
+  sample: 1795368633.278228
+heal_timer:
+  description: The self-heal timer armed (C({unit, after_s})), or null.
+  returned: always
+  type: dict
+  sample: {"unit": "aimem-partition-heal.timer", "after_s": 600}
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis.partition import TABLE, ruleset
+from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis.partition import Partition, PartitionError
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(state=dict(type="str", choices=["present", "absent"], default="present"),
-                           isolate_from=dict(type="list", elements="str", default=[])),
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            isolate_from=dict(type="list", elements="str", default=[]),
+            heal_after=dict(type="int", default=0),
+        ),
         required_if=[("state", "present", ["isolate_from"])],
         supports_check_mode=True,
     )
-    nft = module.get_bin_path("nft", required=True)
-    exists = module.run_command([nft, "list", "table", "inet", TABLE])[0] == 0
-    if module.params["state"] == "absent":
-        if exists and not module.check_mode:
-            module.run_command([nft, "delete", "table", "inet", TABLE], check_rc=True)
-        module.exit_json(changed=exists, time=time.time())
+    p = module.params
+    if p["heal_after"] < 0:
+        module.fail_json(msg="heal_after must be >= 0")
+
+    def run(argv: list[str], data: str | None) -> tuple[int, str, str]:
+        return module.run_command(argv, data=data, binary_data=False)
+
+    partition = Partition(run, module.get_bin_path("nft", required=True), module.get_bin_path("systemctl"),
+                          module.get_bin_path("systemd-run"))
     try:
-        script = ruleset(module.params["isolate_from"])
-    except ValueError as exc:
-        module.fail_json(msg=f"isolate_from: {exc}")
-    if not module.check_mode:
-        if exists:
-            module.run_command([nft, "delete", "table", "inet", TABLE], check_rc=True)
-        module.run_command([nft, "-f", "-"], data=script, check_rc=True)
-    module.exit_json(changed=True, rules=script, time=time.time())
+        if p["state"] == "absent":
+            result = partition.heal(module.check_mode)
+        else:
+            result = partition.inject(p["isolate_from"], module.check_mode, p["heal_after"])
+    except PartitionError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(time=result["applied_at_ns"] / 1e9, **result)
 
 
 if __name__ == "__main__":

@@ -1,93 +1,336 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-"""Set-full convergence over a history: every required write present, intact, under its id, on every node."""
+"""Set-full convergence: every required write present, intact, under its id, on every node (Jepsen ``set-full``).
+
+A write is *required* when the system acknowledged it (201), and optionally when the contract says it was kept
+(503 ``quorum_not_met`` keeps the leader's local commit). Each node's state is its latest observation: the latest
+complete list read of the namespace, overridden per id by a later get-by-id read. The verdict names every
+(write, node) that is ``lost`` (missing), ``corrupted`` (other title or content), or ``diverged`` (same title under
+another id); memories nobody attempted are ``unexpected``; ``info`` writes that landed are ``recovered``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+    GET_F,
+    NEMESIS,
+    READ_F,
+    Snapshots,
+    Write,
+    as_bool,
+    figure,
+    fingerprint,
+    nemesis_ops,
+    op_time,
+    pair_writes,
+    time_ns,
+)
 
-def figure(numerator: int, denominator: int, threshold: float | None = 1.0, comparison: str = ">=") -> dict[str, Any]:
-    return {"numerator": numerator, "denominator": denominator,
-            "value": round(numerator / denominator, 6) if denominator else None,
-            "threshold": threshold, "comparison": comparison}
+PRESENT, MISSING, CORRUPTED, DIVERGED, UNREAD = "present", "missing", "corrupted", "diverged", "unread"
+ANCHOR_EVENTS = ("heal", "restart", "start")
+EXAMPLES = 8
 
 
-def completed_writes(ops: list[dict[str, Any]], steps: set[str] | None = None) -> list[dict[str, Any]]:
-    return [op for op in ops if op.get("f") == "write" and op.get("type") in ("ok", "fail", "info")
-            and (steps is None or op.get("step") in steps)]
+def examples(items: list[str]) -> str:
+    more = f" (+{len(items) - EXAMPLES} more)" if len(items) > EXAMPLES else ""
+    return ", ".join(items[:EXAMPLES]) + more
 
 
-def quorum_kept(op: dict[str, Any]) -> bool:
-    """A 503 quorum_not_met write: the contract keeps the leader's local commit."""
-    return op.get("status") == 503 and (op.get("response") or {}).get("error") == "quorum_not_met"
+class _Node:
+    __slots__ = ("by_title", "gets", "list_index", "snapshot")
+
+    def __init__(self) -> None:
+        self.list_index = -1
+        self.snapshot: dict[str, tuple[str, str | None]] | None = None
+        self.by_title: dict[str, list[str]] = {}
+        self.gets: dict[str, tuple[int, tuple[str, str | None] | None]] = {}
 
 
-def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[dict[str, Any]], since: float | None,
-          steps: set[str] | None = None) -> dict[str, Any]:
-    """Compare required writes with the reads. `since` (heal time) anchors time to converge."""
-    attempted = {op["value"]["title"] for op in ops if op.get("f") == "write" and op.get("type") == "invoke"}
-    want = {op["value"]["title"]: op for op in required}
-    reads = [op for op in ops if op.get("f") == "read" and (steps is None or op.get("step") in steps)]
-    latest: dict[str, dict[str, list[str]]] = {}
-    converged_at: float | None = None
+class SetFull:
+    """Incremental observer: feed it read and get ops in history order; ask which required writes are where."""
 
-    def intact(found: dict[str, list[str]], title: str) -> bool:
-        op = want[title]
-        got = found.get(title)
-        if got is None or got[1] != op["value"]["digest"]:
+    def __init__(self, nodes: list[str], required: list[Write], snapshots: Snapshots) -> None:
+        self.nodes = list(nodes)
+        self.required = list(required)
+        self.snapshots = snapshots
+        self.state = {n: _Node() for n in self.nodes}
+        self.present = {n: 0 for n in self.nodes}
+
+    def observe(self, op: dict[str, Any]) -> bool:
+        """Apply one op; True if it changed what is known of a node."""
+        node = op.get("node")
+        if node not in self.state or op.get("type") != "ok":
             return False
-        wid = (op.get("response") or {}).get("id")
-        return wid is None or got[0] == wid
+        st = self.state[node]
+        if op.get("f") == READ_F:
+            snap = self.snapshots.of(op)
+            if snap is None:
+                return False
+            st.snapshot, st.list_index = snap, int(op.get("index", 0))
+            st.by_title = {}
+            for mem_id, (title, _digest) in snap.items():
+                st.by_title.setdefault(title, []).append(mem_id)
+        elif op.get("f") == GET_F:
+            value = op.get("value") or {}
+            if not isinstance(value.get("id"), str):
+                return False
+            st.gets[value["id"]] = (int(op.get("index", 0)), fingerprint(value.get("found")))
+        else:
+            return False
+        self.present[node] = sum(1 for w in self.required if self.where(node, w)[0] == PRESENT)
+        return True
 
-    for op in reads:
-        if op.get("type") != "ok":
+    def where(self, node: str, w: Write) -> tuple[str, str | None]:
+        """(state, id found) of a required write on a node."""
+        st = self.state[node]
+        wid = w.id
+        if wid is not None and wid in st.gets and st.gets[wid][0] > st.list_index:
+            fp = st.gets[wid][1]
+            if fp is None:
+                return MISSING, None
+            return (PRESENT if _same(fp, w) else CORRUPTED), wid
+        if st.snapshot is None:
+            return UNREAD, None
+        if wid is not None:
+            fp = st.snapshot.get(wid)
+            if fp is not None:
+                return (PRESENT if _same(fp, w) else CORRUPTED), wid
+            others = st.by_title.get(w.title)
+            return (DIVERGED, others[0]) if others else (MISSING, None)
+        ids = st.by_title.get(w.title) or []
+        if not ids:
+            return MISSING, None
+        if len(ids) > 1:
+            return DIVERGED, ids[0]
+        return (PRESENT if _same(st.snapshot[ids[0]], w) else CORRUPTED), ids[0]
+
+    def converged(self) -> bool:
+        return all(self.present[n] == len(self.required) for n in self.nodes)
+
+    def read_nodes(self) -> list[str]:
+        return [n for n in self.nodes if self.state[n].snapshot is not None or self.state[n].gets]
+
+    def titles_on(self, node: str) -> dict[str, list[str]]:
+        return self.state[node].by_title
+
+    def count(self, node: str) -> int | None:
+        snap = self.state[node].snapshot
+        return None if snap is None else len(snap)
+
+
+def _same(fp: tuple[str, str | None], w: Write) -> bool:
+    return fp[0] == w.title and (w.digest is None or fp[1] == w.digest)
+
+
+def select_writes(ops: list[dict[str, Any]], params: dict[str, Any]) -> tuple[list[Write], list[str]]:
+    """Writes of the history restricted by ``namespace`` and ``write_steps`` params."""
+    writes, problems = pair_writes(ops)
+    namespace = params.get("namespace")
+    if namespace:
+        writes = [w for w in writes if w.namespace in (None, namespace)]
+    steps = params.get("write_steps")
+    if steps:
+        writes = [w for w in writes if w.step in set(steps)]
+    return writes, problems
+
+
+def anchor_op(ops: list[dict[str, Any]], events: list[str] | tuple[str, ...]) -> dict[str, Any] | None:
+    found = nemesis_ops(ops, *events)
+    return found[-1] if found else None
+
+
+def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *, attempted: list[Write],
+          anchor: dict[str, Any] | None = None, reads: Callable[[dict[str, Any]], bool] | None = None,
+          namespace: str | None = None, label: str = "") -> dict[str, Any]:
+    """Set-full verdict of ``required`` over ``nodes``, from the reads after ``anchor`` that ``reads`` accepts."""
+    snapshots = Snapshots(ops)
+    sf = SetFull(nodes, required, snapshots)
+    after = int(anchor.get("index", -1)) if anchor else -1
+    since: dict[str, Any] | None = None
+    for op in ops:
+        if op.get("f") not in (READ_F, GET_F) or int(op.get("index", -1)) <= after:
             continue
-        latest[op["node"]] = op["value"]["found"]
-        if converged_at is None and want and all(
-                n in latest and all(intact(latest[n], t) for t in want) for n in nodes):
-            converged_at = float(op["time"])
-    lost, corrupted, unexpected, missing_reads = [], [], set(), []
-    present = 0
+        if reads is not None and not reads(op):
+            continue
+        if namespace and isinstance(op.get("value"), dict) and op["value"].get("namespace") not in (None, namespace):
+            continue
+        if sf.observe(op):
+            done = bool(required) and sf.converged()
+            since = (since or op) if done else None
+
+    lost, corrupted, diverged = [], [], []
+    ids_by_title: dict[str, set[str]] = {}
     for node in nodes:
-        found = latest.get(node)
-        if found is None:
-            missing_reads.append(node)
-            continue
-        for title, op in want.items():
-            got = found.get(title)
-            wid = (op.get("response") or {}).get("id")
-            if got is None:
-                lost.append({"title": title, "id": wid, "node": node})
-            elif not intact(found, title):
-                corrupted.append({"title": title, "id": wid, "node": node, "found_id": got[0]})
-            else:
-                present += 1
-        unexpected |= {t for t in found if t not in attempted}
-    if converged_at is not None and (lost or corrupted):
-        converged_at = None  # a later read lost what an earlier one had: not converged
-    reasons = []
-    if not want:
-        reasons.append("no acknowledged write to judge (a check that saw nothing cannot pass)")
-    if missing_reads:
-        reasons.append(f"no successful read of node(s) {missing_reads}")
+        for w in required:
+            state, found_id = sf.where(node, w)
+            entry = {"id": w.id or found_id, "title": w.title, "node": node}
+            if state == MISSING:
+                lost.append(entry)
+            elif state == CORRUPTED:
+                corrupted.append(entry)
+            elif state == DIVERGED:
+                diverged.append({**entry, "found_id": found_id})
+            elif state == PRESENT and w.id is None and found_id:
+                ids_by_title.setdefault(w.title, set()).add(found_id)
+    for title, ids in sorted(ids_by_title.items()):
+        if len(ids) > 1:  # a kept write known by title only: every node must hold it under one id
+            diverged.append({"id": None, "title": title, "node": "*", "found_id": sorted(ids)})
+
+    required_set = set(required)
+    attempted_titles = {w.title: w for w in attempted}
+    unexpected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    recovered: dict[str, list[str]] = {}
+    failed_present: dict[str, list[str]] = {}
+    for node in nodes:
+        for title, ids in sorted(sf.titles_on(node).items()):
+            seen.update(ids)
+            w = attempted_titles.get(title)
+            if w is None:
+                unexpected.extend({"id": i, "title": title, "node": node} for i in ids)
+            elif w.type in ("info", "pending") and w not in required_set:
+                recovered.setdefault(title, []).append(node)
+            elif w.type == "fail":
+                failed_present.setdefault(title, []).append(node)
+
+    unread = [n for n in nodes if n not in sf.read_nodes()]
+    where = f" {label}" if label else ""
+    reasons: list[str] = list(snapshots.problems)
+    if not required:
+        reasons.append(f"no acknowledged write to judge{where}: a check that acknowledged nothing cannot pass")
+    if unread:
+        reasons.append(f"no successful read{where} of node(s) {unread}")
     if lost:
-        reasons.append(f"{len(lost)} acknowledged write(s) missing: "
-                       + ", ".join(f"{x['title']}@{x['node']}" for x in lost[:10]))
+        reasons.append(f"{len(lost)} acknowledged write(s) missing{where} at the last read (never converged): "
+                       + examples([f"{x['title']}@{x['node']}" for x in lost]))
     if corrupted:
-        reasons.append(f"{len(corrupted)} write(s) present with other content or id: "
-                       + ", ".join(f"{x['title']}@{x['node']}" for x in corrupted[:10]))
+        reasons.append(f"{len(corrupted)} write(s){where} present with other title or content: "
+                       + examples([f"{x['title']}@{x['node']}" for x in corrupted]))
+    if diverged:
+        reasons.append(f"{len(diverged)} write(s){where} held under another id: "
+                       + examples([f"{x['title']}@{x['node']}" for x in diverged]))
     if unexpected:
-        reasons.append(f"{len(unexpected)} unexpected memories never written by this check: {sorted(unexpected)[:10]}")
+        reasons.append(f"{len(unexpected)} unexpected memories{where}, never attempted: "
+                       + examples([f"{x['title']}@{x['node']}" for x in unexpected]))
+    if failed_present:
+        reasons.append(f"{len(failed_present)} write(s) answered as certainly not done are present{where}: "
+                       + examples([f"{t}@{','.join(ns)}" for t, ns in sorted(failed_present.items())]))
+
+    converged = bool(required) and not unread and sf.converged()
+    converged_at = op_time(since) if since is not None and converged else None
+    if anchor is not None:
+        start, start_from = op_time(anchor), f"{anchor.get('f')} (op {anchor.get('index')})"
+    else:
+        done = [time_ns(w.completion.get("time")) for w in required if w.completion]
+        start = max((t for t in done if t is not None), default=None)
+        start_from = "last acknowledged write"
     ttc = None
-    if converged_at is not None and since is not None:
-        ttc = round(max(0.0, converged_at - since) * 1000, 1)
+    if converged_at is not None and start is not None:
+        ttc = round(max(0, converged_at - start) / 1e6, 3)
+    pairs = len(required) * len(nodes)
+    present_pairs = sum(sf.present.values())
     return {
-        "valid": not reasons,
         "reasons": reasons,
-        "figures": {"writes_present_on_every_node": figure(present, len(want) * len(nodes)),
-                    "lost_writes": figure(len(lost), len(want) * len(nodes), 0, "<="),
-                    "unexpected_writes": figure(len(unexpected), max(1, len(attempted)), 0, "<=")},
-        "lost": lost, "corrupted": corrupted, "unexpected": sorted(unexpected),
+        "converged": converged,
+        "required": len(required),
+        "present_pairs": present_pairs,
+        "pairs": pairs,
+        "lost": lost,
+        "corrupted": corrupted,
+        "diverged": diverged,
+        "unexpected": unexpected,
+        "recovered": [{"title": t, "nodes": ns} for t, ns in sorted(recovered.items())],
+        "failed_but_present": [{"title": t, "nodes": ns} for t, ns in sorted(failed_present.items())],
+        "per_node_counts": {n: sf.count(n) for n in nodes},
+        "per_node_present": dict(sf.present),
+        "distinct_ids_seen": len(seen),
         "time_to_converge_ms": ttc,
-        "per_node_present": {n: sum(1 for t in want if n in latest and intact(latest[n], t)) for n in nodes},
+        "time_to_converge_from": start_from,
+        "converged_at_op": since.get("index") if since is not None and converged else None,
     }
+
+
+def set_figures(result: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
+    figs = {
+        f"{prefix}writes_present_on_every_node": figure(result["present_pairs"], result["pairs"]),
+        f"{prefix}lost_writes": figure(len(result["lost"]), result["pairs"], 0, "<="),
+    }
+    if result["distinct_ids_seen"] or result["unexpected"]:
+        figs[f"{prefix}unexpected_memories"] = figure(len(result["unexpected"]), result["distinct_ids_seen"], 0, "<=")
+    return figs
+
+
+def ttc_figure(ttc: float | None, deadline_ms: Any) -> dict[str, Any]:
+    threshold = float(deadline_ms) if deadline_ms is not None else None
+    if ttc is None:
+        return figure(0, 0, threshold, "<=")
+    return figure(round(ttc), 1, threshold, "<=")
+
+
+def fault_window(ops: list[dict[str, Any]], start: str, end: str) -> tuple[int, int] | None:
+    """Index range from the last ``start`` nemesis op to the first ``end`` op after it."""
+    starts = nemesis_ops(ops, start)
+    if not starts:
+        return None
+    begin = int(starts[-1].get("index", -1))
+    ends = [op for op in nemesis_ops(ops, end) if int(op.get("index", -1)) > begin]
+    return begin, int(ends[0].get("index", -1)) if ends else 1 << 62
+
+
+def convergence(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """S4 and reusable: every acknowledged write (and with ``include_kept`` every kept 503 write) on every node.
+
+    params: ``nodes`` (required); ``namespace``, ``write_steps``, ``include_kept`` (false); ``anchor_events``
+    (default heal/restart/start: time to converge counts from the last of them, and only reads after it judge);
+    ``require_events`` (nemesis ops that must be in the history); ``fault_window`` ([start, end] nemesis ops
+    between which at least one write must have been acknowledged; default [partition, heal] when the history
+    holds a partition, [] to disable); ``deadline_ms`` (time to converge must not exceed it).
+    """
+    nodes = [str(n) for n in params["nodes"]]
+    if not nodes:
+        raise ValueError("params.nodes is empty")
+    writes, problems = select_writes(ops, params)
+    acked = [w for w in writes if w.type == "ok"]
+    required = acked + ([w for w in writes if w.kept] if as_bool(params.get("include_kept")) else [])
+    reasons = list(problems)
+    for name in params.get("require_events") or []:
+        if not nemesis_ops(ops, name):
+            reasons.append(f"the history holds no {name!r} nemesis op: the fault was never injected")
+    window = params.get("fault_window")
+    if window is None and nemesis_ops(ops, "partition"):
+        window = ["partition", "heal"]
+    during = None
+    if window:
+        rng = fault_window(ops, str(window[0]), str(window[1]))
+        if rng is None:
+            reasons.append(f"the history holds no {window[0]!r} nemesis op: the fault was never injected")
+        else:
+            during = [w for w in acked if rng[0] < w.index < rng[1]]
+            if not during:
+                reasons.append(f"no write was acknowledged between {window[0]} and {window[1]}: "
+                               "the fault was never exercised")
+    anchor = anchor_op(ops, params.get("anchor_events") or ANCHOR_EVENTS)
+    steps = set(params.get("read_steps") or [])
+    result = judge(ops, nodes, required, attempted=writes, anchor=anchor, namespace=params.get("namespace"),
+                   reads=(lambda op: op.get("step") in steps) if steps else None,
+                   label=f"after {anchor.get('f')}" if anchor else "")
+    reasons += result["reasons"]
+    deadline = params.get("deadline_ms")
+    ttc = result["time_to_converge_ms"]
+    if deadline is not None and ttc is not None and ttc > float(deadline):
+        reasons.append(f"converged in {ttc} ms, later than the deadline of {deadline} ms")
+    figs = {"writes_acknowledged": figure(len(acked), len(writes), None)}
+    if during is not None:
+        figs["writes_acknowledged_during_fault"] = figure(len(during), len(writes), None)
+    figs.update(set_figures(result))
+    if ttc is not None or deadline is not None:
+        figs["time_to_converge_ms"] = ttc_figure(ttc, deadline)
+    details = {k: v for k, v in result.items() if k != "reasons"}
+    details["anchor"] = None
+    if anchor is not None:
+        details["anchor"] = {"f": anchor.get("f"), "index": anchor.get("index"), "process": NEMESIS}
+    details["writes_attempted"] = len(writes)
+    details["writes_during_fault"] = None if during is None else len(during)
+    return {"valid": not reasons, "reasons": reasons, "figures": figs, **details}

@@ -1,146 +1,533 @@
-"""Checkers on hand-written histories: each passes on a good history and names the cause on each bad one."""
+"""Checkers on hand-written histories: each passes on a good history and names the cause of each failure mode."""
 
 from __future__ import annotations
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import check
+import copy
+import json
+from pathlib import Path
+from typing import Any
 
-from tests.unit.histories import Builder
+import pytest
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import KINDS, check
+
+from tests.unit.plugins.module_utils.history_builder import SHORT, T0, H, mem_id
 
 NODES = ["node-a", "node-b", "node-c"]
 S1 = {"w": 2, "n": 3, "nodes": NODES}
+S2 = {"w": 2, "n": 3, "nodes": NODES, "leader": "node-a"}
+S3 = {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"], "control": "control", "nodes": NODES}
+S4 = {"nodes": NODES}
+PATHS = [("GET", "/api/v1/health"), ("POST", "/api/v1/memories")]
 
 
-def s1_history(acks: int = 2, lose: str | None = None, tamper: bool = False) -> Builder:
-    b = Builder()
+def judged(kind: str, ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """check() plus the invariants every verdict must keep: reasons == [] iff valid; deterministic; the inputs
+    untouched; a valid verdict has only figures with a non-zero denominator (the controller reds those)."""
+    before = (copy.deepcopy(ops), copy.deepcopy(params))
+    result = check(kind, ops, params)
+    assert (ops, params) == before
+    again = check(kind, ops, params)
+    assert json.dumps(again, sort_keys=True, default=str) == json.dumps(result, sort_keys=True, default=str)
+    assert result["valid"] is (result["reasons"] == [])
+    assert all(isinstance(r, str) and r for r in result["reasons"])
+    for name, fig in result["figures"].items():
+        assert set(fig) == {"numerator", "denominator", "value", "threshold", "comparison"}, name
+        if result["valid"]:
+            assert fig["denominator"] > 0, name
+    json.dumps(result)  # evidence must serialize
+    return result
+
+
+def has(result: dict[str, Any], text: str) -> bool:
+    return any(text in r for r in result["reasons"])
+
+
+# ---------------------------------------------------------------- S1 quorum_write
+
+
+def s1_history(acks: int = 2, lose: str | None = None, tamper: bool = False) -> H:
+    """Three writes through node-a acknowledged with ``acks``, read on every node (node ``lose`` misses s1-1)."""
+    h = H()
     titles = [f"s1-{i}" for i in range(3)]
     for t in titles:
-        b.write(t, acks=acks)
+        h.write(t, acks=acks)
     for node in NODES:
         seen = [t for t in titles if not (lose and node == lose and t == "s1-1")]
-        b.read(node, seen, tamper={"s1-2": "changed"} if tamper and node == "node-c" else None)
-    return b
+        h.read(node, seen, tamper={"s1-2": "changed"} if tamper and node == "node-c" else None)
+    return h
 
 
-def test_quorum_write_passes_with_figures() -> None:
-    result = check("quorum_write", s1_history().ops, S1)
-    assert result["valid"] and result["reasons"] == []
-    assert result["figures"]["writes_present_on_every_node"]["numerator"] == 9
-    assert result["figures"]["writes_present_on_every_node"]["denominator"] == 9
+def test_quorum_write_passes_with_figures_and_visibility() -> None:
+    result = judged("quorum_write", s1_history().ops, S1)
+    assert result["valid"], result["reasons"]
+    assert result["figures"]["writes_present_on_every_node"] == {
+        "numerator": 9, "denominator": 9, "value": 1.0, "threshold": 1.0, "comparison": ">="}
+    assert result["figures"]["quorum_writes_acknowledged"]["numerator"] == 3
+    assert result["visibility"] == {"write_scopes": ["collective"], "write_agent_ids": ["ai:tester"],
+                                    "read_agent_ids": []}
+    assert result["per_node_counts"] == {"node-a": 3, "node-b": 3, "node-c": 3}
+    # converged at the last read (index 8), measured from the last acknowledged write (index 5)
+    assert result["time_to_converge_ms"] == pytest.approx(300.0)
 
 
 def test_quorum_write_names_a_lost_write() -> None:
-    result = check("quorum_write", s1_history(lose="node-c").ops, S1)
+    result = judged("quorum_write", s1_history(lose="node-c").ops, S1)
     assert not result["valid"]
-    assert result["lost"] == [{"title": "s1-1", "id": "id-s1-1", "node": "node-c"}]
-    assert any("s1-1@node-c" in r for r in result["reasons"])
+    assert result["lost"] == [{"id": "id-s1-1", "title": "s1-1", "node": "node-c"}]
+    assert has(result, "s1-1@node-c")
+    assert result["figures"]["lost_writes"]["numerator"] == 1
+    assert result["time_to_converge_ms"] is None
 
 
-def test_quorum_write_catches_changed_content_and_phantom_acks() -> None:
-    assert any("other content" in r for r in check("quorum_write", s1_history(tamper=True).ops, S1)["reasons"])
-    phantom = check("quorum_write", s1_history(acks=4).ops, S1)
-    assert not phantom["valid"] and "quorum_acks <= 3" in phantom["reasons"][0]
-    under = check("quorum_write", s1_history(acks=1).ops, S1)
-    assert not under["valid"]
+def test_quorum_write_catches_changed_content() -> None:
+    result = judged("quorum_write", s1_history(tamper=True).ops, S1)
+    assert not result["valid"] and has(result, "other title or content")
+    assert result["corrupted"] == [{"id": "id-s1-2", "title": "s1-2", "node": "node-c"}]
 
 
-def test_no_acknowledged_write_is_never_a_pass() -> None:
-    b = Builder()
+def test_quorum_write_catches_phantom_acks_and_acks_below_quorum() -> None:
+    phantom = judged("quorum_write", s1_history(acks=4).ops, S1)
+    assert not phantom["valid"] and has(phantom, "phantom ack, quorum_acks 4 > 3 live node(s)")
+    under = judged("quorum_write", s1_history(acks=1).ops, S1)
+    assert not under["valid"] and has(under, "quorum_acks 1 < W=2 (acknowledged without quorum)")
+
+
+def test_quorum_write_phantom_ack_counts_only_live_nodes() -> None:
+    h = H()
+    h.event("stop", ["node-c"])
+    h.write("s1-0", acks=3)  # only two nodes run: three acks cannot be real
+    h.event("start", ["node-c"])
     for node in NODES:
-        b.read(node, [])
-    result = check("quorum_write", b.ops, S1)
+        h.read(node, ["s1-0"])
+    result = judged("quorum_write", h.ops, S1)
+    assert has(result, "phantom ack, quorum_acks 3 > 2 live node(s)")
+
+
+def test_quorum_write_non_201_and_pending_writes_fail() -> None:
+    h = s1_history()
+    h.write("s1-x", status=503, body=SHORT, retry_after="2")
+    h.write("s1-y", complete=False)
+    result = judged("quorum_write", h.ops, S1)
+    assert has(result, "s1-x: expected 201, got 503") and has(result, "s1-y: never completed")
+    assert result["figures"]["quorum_writes_acknowledged"]["numerator"] == 3
+
+
+def test_zero_writes_is_never_a_pass() -> None:
+    h = H()
+    for node in NODES:
+        h.read(node, [])
+    result = judged("quorum_write", h.ops, S1)
     assert not result["valid"]
-    assert any("cannot pass" in r for r in result["reasons"])
+    assert has(result, "no write was attempted") and has(result, "cannot pass")
     assert result["figures"]["writes_present_on_every_node"]["denominator"] == 0
 
 
 def test_unexpected_memories_fail() -> None:
-    b = s1_history()
-    b.read("node-b", ["s1-0", "s1-1", "s1-2"], extra=["stranger"])
-    assert any("unexpected" in r for r in check("quorum_write", b.ops, S1)["reasons"])
+    h = s1_history()
+    h.read("node-b", ["s1-0", "s1-1", "s1-2"], extra=["stranger"])
+    result = judged("quorum_write", h.ops, S1)
+    assert has(result, "unexpected") and result["unexpected"] == [
+        {"id": "id-stranger", "title": "stranger", "node": "node-b"}]
 
 
-SHORT = {"error": "quorum_not_met", "got": 1, "needed": 2, "reason": "timeout"}
-S2 = {"w": 2, "n": 3, "nodes": NODES, "leader": "node-a", "live_during_one_down": ["node-a", "node-b"]}
+def test_get_by_id_after_the_list_decides() -> None:
+    h = s1_history(lose="node-c")
+    h.get("node-c", "s1-1", mem_id("s1-1"))  # the list missed it; the id read finds it: present
+    assert judged("quorum_write", h.ops, S1)["valid"]
+    h.get("node-b", None, mem_id("s1-2"))  # 404 after a list that had it: the latest observation says lost
+    result = judged("quorum_write", h.ops, S1)
+    assert result["lost"] == [{"id": "id-s1-2", "title": "s1-2", "node": "node-b"}]
 
 
-def s2_history(short_status: int = 503, body: dict | None = None, retry_after: str | None = "2",
-               reach_restarted: bool = True) -> Builder:
-    b = Builder()
-    b.event("stop")
-    b.write("s2-short-0", status=short_status, body=body if body is not None else SHORT, step="shortfall",
-            retry_after=retry_after)
-    b.read("node-a", ["s2-short-0"], step="shortfall")
-    b.write("s2-one-0", step="one_down")
-    b.read("node-a", ["s2-one-0"], step="one_down")
-    b.read("node-b", ["s2-one-0"], step="one_down")
-    b.event("restart")
-    everything = ["s2-short-0", "s2-one-0"]
+def test_private_writes_read_by_another_agent_are_explained() -> None:
+    h = H()
+    h.write("p-0", scope="private")
     for node in NODES:
-        b.read(node, everything if reach_restarted or node == "node-a" else [], step="after_restart")
-    return b
+        rec = h.read(node, [] if node != "node-a" else ["p-0"])
+        rec["request"] = {"agent_id": "someone-else"}
+    result = judged("quorum_write", h.ops, S1)
+    assert has(result, "scope private and reads used another X-Agent-Id")
+
+
+def test_legacy_histories_are_still_judged() -> None:
+    """Stored evidence of earlier module versions: float seconds, ``error``/``retry_after``, reads by title."""
+    ops = [
+        {"index": 0, "time": 1000.0, "process": 0, "type": "invoke", "f": "write", "node": "node-a",
+         "value": {"title": "t", "digest": "d1", "namespace": "ns"}},
+        {"index": 1, "time": 1000.1, "process": 0, "type": "ok", "f": "write", "node": "node-a", "status": 201,
+         "error": None, "retry_after": None, "value": {"title": "t", "digest": "d1", "namespace": "ns"},
+         "response": {"id": "i1", "quorum_acks": 2}},
+    ] + [{"index": 2 + i, "time": 1000.5 + i, "process": "reader", "type": "ok", "f": "read", "node": n,
+          "value": {"found": {"t": ["i1", "d1"]}}} for i, n in enumerate(NODES)]
+    result = judged("quorum_write", ops, S1)
+    assert result["valid"], result["reasons"]
+    assert result["time_to_converge_ms"] == pytest.approx(2400.0)
+
+
+# ---------------------------------------------------------------- S2 quorum_shortfall
+
+
+def s2_history(short_status: int = 503, body: dict[str, Any] | None = None, retry_after: str | None = "2",
+               reach_restarted: bool = True, kept: bool = True, one_down_on_b: bool = True, one_acks: int = 2,
+               steps: bool = True) -> H:
+    h = H()
+    h.event("stop", ["node-b", "node-c"])
+    h.write("s2-short-0", status=short_status, body=body if body is not None else dict(SHORT),
+            step="shortfall" if steps else None, retry_after=retry_after)
+    h.read("node-a", ["s2-short-0"] if kept else [], step="shortfall")
+    h.event("restart", ["node-b"])
+    h.write("s2-one-0", acks=one_acks, step="one_down" if steps else None)
+    h.read("node-a", ["s2-one-0", "s2-short-0"], step="one_down")
+    h.read("node-b", ["s2-one-0"] if one_down_on_b else [], step="one_down")
+    h.event("restart", ["node-c"])
+    caught_up = {"node-a": ["s2-short-0", "s2-one-0"], "node-b": ["s2-one-0"], "node-c": []}
+    for node in NODES:
+        h.read(node, ["s2-short-0", "s2-one-0"] if reach_restarted else caught_up[node], step="after_restart")
+    return h
 
 
 def test_quorum_shortfall_passes() -> None:
-    result = check("quorum_shortfall", s2_history().ops, S2)
+    result = judged("quorum_shortfall", s2_history().ops, S2)
     assert result["valid"], result["reasons"]
+    figs = result["figures"]
+    assert figs["shortfall_answered_exactly"]["numerator"] == 1
+    assert figs["shortfall_kept_on_leader"]["numerator"] == 1
+    assert figs["one_down_on_live_nodes"] == {"numerator": 2, "denominator": 2, "value": 1.0, "threshold": 1.0,
+                                              "comparison": ">="}
+    assert figs["after_restart_writes_present_on_every_node"]["numerator"] == 6
+    assert result["stopped"] == ["node-b", "node-c"] and result["lost"] == []
 
 
-def test_quorum_shortfall_catches_201_wrong_body_missing_header_and_no_catch_up() -> None:
-    ok201 = check("quorum_shortfall", s2_history(short_status=201, body={"id": "x", "quorum_acks": 2}).ops, S2)
-    assert any("expected 503 quorum_not_met" in r for r in ok201["reasons"])
-    wrong = check("quorum_shortfall", s2_history(body={**SHORT, "reason": "because"}).ops, S2)
-    assert any("body" in r for r in wrong["reasons"])
-    extra_key = check("quorum_shortfall", s2_history(body={**SHORT, "extra": 1}).ops, S2)
-    assert any("body keys" in r for r in extra_key["reasons"])
-    no_header = check("quorum_shortfall", s2_history(retry_after=None).ops, S2)
-    assert any("Retry-After" in r for r in no_header["reasons"])
-    stale = check("quorum_shortfall", s2_history(reach_restarted=False).ops, S2)
-    assert any(r.startswith("after restart") for r in stale["reasons"])
+def test_quorum_shortfall_classifies_writes_by_live_nodes_without_steps() -> None:
+    result = judged("quorum_shortfall", s2_history(steps=False).ops, S2)
+    assert result["valid"], result["reasons"]
+    assert result["shortfall_writes"] == ["s2-short-0"] and result["one_down_writes"] == ["s2-one-0"]
 
 
-def test_mtls_allowlist() -> None:
-    params = {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"], "control": "control"}
-
-    def history(unlisted_status: int | None) -> Builder:
-        b = Builder()
-        for path in ("/api/v1/health", "/api/v1/memories"):
-            b.probe("rogue_ca", "refused", path, None, "tls_refused")
-            b.probe("own_ca_unlisted", "refused", path, unlisted_status,
-                    None if unlisted_status else "tls_refused")
-            b.probe("no_cert", "refused", path, None, "tls_refused")
-            b.probe("control", "allowed", path, 200, None)
-        return b
-
-    assert check("mtls_allowlist", history(None).ops, params)["valid"]
-    bad = check("mtls_allowlist", history(200).ops, params)
-    assert not bad["valid"] and any("own_ca_unlisted" in r for r in bad["reasons"])
-    assert bad["figures"]["strangers_refused_at_handshake"]["numerator"] == 4
+def test_201_when_quorum_not_met() -> None:
+    result = judged("quorum_shortfall", s2_history(short_status=201, body={"id": "x", "quorum_acks": 2}).ops, S2)
+    assert not result["valid"] and has(result, "acknowledged without quorum")
 
 
-def test_partition_convergence_needs_the_fault_and_measures_from_heal() -> None:
-    b = Builder()
-    b.event("partition")
-    b.write("s4-0", node="node-a", step="partitioned")
-    b.write("s4-1", node="node-b", status=503, body=SHORT, step="partitioned")
-    b.event("heal")
-    b.read("node-c", [], step="after_heal")
+@pytest.mark.parametrize(("body", "cause"), [
+    ({**SHORT, "extra": 1}, "body keys"),
+    ({k: v for k, v in SHORT.items() if k != "reason"}, "body keys"),
+    ({**SHORT, "reason": "because"}, "body reason 'because'"),
+    ({**SHORT, "error": "quorum not met"}, "body error"),
+    ({**SHORT, "needed": 3}, "body needed 3, expected W=2"),
+    ({**SHORT, "got": 2}, "body got 2, expected an integer < W=2"),
+    ({**SHORT, "got": "1"}, "body got '1'"),
+])
+def test_wrong_503_body(body: dict[str, Any], cause: str) -> None:
+    result = judged("quorum_shortfall", s2_history(body=body).ops, S2)
+    assert not result["valid"] and has(result, cause), result["reasons"]
+
+
+@pytest.mark.parametrize("retry_after", [None, "5", "2.0"])
+def test_missing_or_wrong_retry_after(retry_after: str | None) -> None:
+    result = judged("quorum_shortfall", s2_history(retry_after=retry_after).ops, S2)
+    assert not result["valid"] and has(result, "Retry-After")
+
+
+def test_phantom_ack_in_the_503_body_and_with_one_peer_down() -> None:
+    params = {**S2, "w": 3}
+    h = H()
+    h.event("stop", ["node-b", "node-c"])
+    h.write("s", status=503, step="shortfall", retry_after="2",
+            body={"error": "quorum_not_met", "got": 2, "needed": 3, "reason": "timeout"})
+    result = judged("quorum_shortfall", h.ops, params)
+    assert has(result, "body got 2 > 1 live node(s) (phantom ack)")
+    one = judged("quorum_shortfall", s2_history(one_acks=3).ops, S2)
+    assert has(one, "phantom ack, quorum_acks 3 > 2 live node(s)")
+
+
+def test_503_write_not_kept_on_the_leader() -> None:
+    result = judged("quorum_shortfall", s2_history(kept=False).ops, S2)
+    assert has(result, "not kept on the leader node-a")
+
+
+def test_leader_never_read_during_the_shortfall() -> None:
+    h = s2_history()
+    ops = [op for op in h.ops if not (op.get("step") == "shortfall" and op["f"] == "read")]
+    for i, op in enumerate(ops):
+        op["index"] = i
+    result = judged("quorum_shortfall", ops, S2)
+    assert has(result, "was not read after the shortfall writes")
+
+
+def test_one_down_write_missing_on_the_live_peer() -> None:
+    result = judged("quorum_shortfall", s2_history(one_down_on_b=False).ops, S2)
+    assert has(result, "missing on a live node: s2-one-0@node-b")
+
+
+def test_no_catch_up_after_restart() -> None:
+    result = judged("quorum_shortfall", s2_history(reach_restarted=False).ops, S2)
+    assert not result["valid"] and has(result, "missing after restart")
+    assert {(x["title"], x["node"]) for x in result["lost"]} == {
+        ("s2-short-0", "node-b"), ("s2-one-0", "node-c"), ("s2-short-0", "node-c")}
+    assert result["figures"]["after_restart_lost_writes"]["numerator"] == 3
+
+
+def test_shortfall_needs_the_fault_and_the_restart() -> None:
+    h = s2_history()
+    no_nemesis = [op for op in h.ops if op["process"] != "nemesis"]
+    result = judged("quorum_shortfall", no_nemesis, {**S2, "live_during_one_down": ["node-a", "node-b"]})
+    assert has(result, "no peer was ever stopped") and has(result, "not restarted")
+
+
+def test_one_down_applies_may_arrive_as_text() -> None:
+    h = H()
+    h.event("stop", ["node-b", "node-c"])
+    h.write("s", status=503, body=dict(SHORT), step="shortfall", retry_after="2")
+    h.read("node-a", ["s"])
+    h.event("restart", ["node-b", "node-c"])
     for node in NODES:
-        b.read(node, ["s4-0"], step="after_heal")
-    result = check("partition_convergence", b.ops, {"nodes": NODES})
+        h.read(node, ["s"])
+    assert judged("quorum_shortfall", h.ops, {**S2, "one_down_applies": "False"})["valid"]
+    assert has(judged("quorum_shortfall", h.ops, {**S2, "one_down_applies": "True"}), "with one peer down")
+
+
+# ---------------------------------------------------------------- S3 mtls_allowlist
+
+
+def s3_history(unlisted: int | None = None, unlisted_error: str = "tls_refused", control: int | None = 200,
+               nodes: list[str | None] | None = None, skip: str | None = None) -> H:
+    h = H()
+    for node in nodes if nodes is not None else NODES:
+        for method, path in PATHS:
+            for ident in ("rogue_ca", "own_ca_unlisted", "no_cert"):
+                if skip == f"{ident}@{node}":
+                    continue
+                if ident == "own_ca_unlisted":
+                    h.probe(node, ident, "refused", method, path, unlisted,
+                            None if unlisted is not None else unlisted_error)
+                else:
+                    h.probe(node, ident, "refused", method, path, None, "tls_refused")
+            status = control if method == "GET" else (201 if control == 200 else control)
+            h.probe(node, "control", "allowed", method, path, status, None if status else "tls_refused")
+    return h
+
+
+def test_mtls_allowlist_passes() -> None:
+    result = judged("mtls_allowlist", s3_history().ops, S3)
     assert result["valid"], result["reasons"]
-    assert result["time_to_converge_ms"] is not None and result["time_to_converge_ms"] > 0
-    assert result["figures"]["writes_acknowledged_during_partition"]["numerator"] == 1
-    no_fault = check("partition_convergence", [op for op in b.ops if op["process"] != "nemesis"], {"nodes": NODES})
-    assert any("never injected" in r for r in no_fault["reasons"])
+    assert result["figures"]["strangers_refused_at_handshake"]["denominator"] == 18
+    assert result["figures"]["control_served"]["numerator"] == 6
 
 
-def test_unknown_kind_and_broken_history_fail() -> None:
-    assert not check("nope", [], {})["valid"]
-    assert not check("quorum_write", [{"f": "write", "type": "ok"}], S1)["valid"]
+def test_unlisted_certificate_accepted() -> None:
+    result = judged("mtls_allowlist", s3_history(unlisted=200).ops, S3)
+    assert not result["valid"] and has(result, "own_ca_unlisted GET /api/v1/health on node-a: served with HTTP 200")
+    assert result["figures"]["strangers_refused_at_handshake"]["numerator"] == 12
+
+
+def test_http_refusal_is_not_a_tls_refusal() -> None:
+    result = judged("mtls_allowlist", s3_history(unlisted=401).ops, S3)
+    assert has(result, "accepted by the TLS layer") and has(result, "served with HTTP 401")
+
+
+def test_timeout_proves_nothing() -> None:
+    result = judged("mtls_allowlist", s3_history(unlisted_error="timeout").ops, S3)
+    assert has(result, "timeout, not a TLS refusal")
+
+
+def test_control_must_get_200_and_201() -> None:
+    refused = judged("mtls_allowlist", s3_history(control=None).ops, S3)
+    assert has(refused, "allowlisted identity was not served")
+    wrong = judged("mtls_allowlist", s3_history(control=403).ops, S3)
+    assert has(wrong, "expected 200, got 403") and has(wrong, "expected 201, got 403")
+
+
+def test_every_node_identity_and_path_must_be_probed() -> None:
+    result = judged("mtls_allowlist", s3_history(skip="no_cert@node-b").ops, S3)
+    assert has(result, "never probed") and "no_cert GET /api/v1/health on node-b" in result["never_probed"]
+    one_node = judged("mtls_allowlist", s3_history(nodes=["node-a"]).ops, S3)
+    assert has(one_node, "16 identity/path/node combination(s) never probed")
+    assert "control POST /api/v1/memories on node-c" in one_node["never_probed"]
+
+
+def test_probes_without_node_names_are_judged_by_count() -> None:
+    assert judged("mtls_allowlist", s3_history(nodes=[None, None, None]).ops, S3)["valid"]
+    too_few = judged("mtls_allowlist", s3_history(nodes=[None, None]).ops, S3)
+    assert has(too_few, "never probed")
+
+
+# ---------------------------------------------------------------- S4 convergence
+
+
+def s4_history(c_sees: list[str] | None = None, ttc_reads: int = 2) -> H:
+    """Partition node-c, two writes through the majority (one 201, one 503), heal, reads until converged."""
+    h = H()
+    h.event("partition", {"isolated": "node-c", "from": ["node-a", "node-b"]}, node="node-c")
+    h.write("s4-0", node="node-a")
+    h.write("s4-1", node="node-b", status=503, body=dict(SHORT), retry_after="2")
+    h.event("heal", node="node-c")
+    for _read in range(ttc_reads - 1):
+        h.read("node-c", [])
+    for node in NODES:
+        h.read(node, c_sees if c_sees is not None and node == "node-c" else ["s4-0"])
+    return h
+
+
+def test_convergence_passes_and_measures_from_the_heal() -> None:
+    h = s4_history()
+    result = judged("convergence", h.ops, S4)
+    assert result["valid"], result["reasons"]
+    # heal at index 5; the read of node-c that completed the set is index 9: 4 ops of 100 ms
+    assert result["time_to_converge_ms"] == pytest.approx(400.0)
+    assert result["anchor"] == {"f": "heal", "index": 5, "process": "nemesis"}
+    assert result["figures"]["writes_acknowledged_during_fault"]["numerator"] == 1
+    assert result["figures"]["time_to_converge_ms"]["numerator"] == 400
+    assert result["per_node_counts"] == {"node-a": 1, "node-b": 1, "node-c": 1}
+    assert judged("partition_convergence", h.ops, S4)["valid"]
+
+
+def test_convergence_anchors_on_the_heal_time_the_nemesis_reported() -> None:
+    h = s4_history()
+    h.ops[5]["at"] = h.ops[5]["time"] - 250_000_000
+    assert judged("convergence", h.ops, S4)["time_to_converge_ms"] == pytest.approx(650.0)
+
+
+def test_convergence_reports_lost_writes_by_id_and_node() -> None:
+    result = judged("convergence", s4_history(c_sees=[]).ops, S4)
+    assert not result["valid"]
+    assert result["lost"] == [{"id": "id-s4-0", "title": "s4-0", "node": "node-c"}]
+    assert result["figures"]["lost_writes"]["numerator"] == 1 and result["time_to_converge_ms"] is None
+
+
+def test_convergence_never_reached_before_the_deadline() -> None:
+    h = s4_history(c_sees=[])
+    for _poll in range(5):  # the poller kept reading node-c until its deadline; the write never arrived
+        h.read("node-c", [])
+    result = judged("convergence", h.ops, {**S4, "deadline_ms": 60000})
+    assert has(result, "never converged") and result["converged"] is False
+    assert result["figures"]["time_to_converge_ms"]["denominator"] == 0
+
+
+def test_convergence_later_than_the_deadline() -> None:
+    result = judged("convergence", s4_history(ttc_reads=20).ops, {**S4, "deadline_ms": 1000})
+    assert has(result, "later than the deadline of 1000 ms")
+
+
+def test_convergence_that_regresses_is_not_convergence() -> None:
+    h = s4_history()
+    h.read("node-b", [])
+    result = judged("convergence", h.ops, S4)
+    assert result["lost"] == [{"id": "id-s4-0", "title": "s4-0", "node": "node-b"}]
+
+
+def test_recovered_unexpected_and_failed_writes() -> None:
+    h = s4_history()
+    h.write("s4-t", node="node-a", status=None, error_class="timeout")
+    h.write("s4-f", node="node-a", status=400)
+    for node in NODES:
+        h.read(node, ["s4-0", "s4-1", "s4-t"])
+    result = judged("convergence", h.ops, S4)
+    assert result["valid"], result["reasons"]
+    assert result["recovered"] == [{"title": "s4-1", "nodes": NODES}, {"title": "s4-t", "nodes": NODES}]
+    h.read("node-a", ["s4-0", "s4-f"], extra=["ghost"])
+    bad = judged("convergence", h.ops, S4)
+    assert has(bad, "certainly not done are present after heal: s4-f@node-a") and has(bad, "ghost@node-a")
+
+
+def test_zero_acknowledged_writes_is_invalid() -> None:
+    h = H()
+    h.event("partition")
+    h.write("s4-0", status=503, body=dict(SHORT), retry_after="2")
+    h.event("heal")
+    for node in NODES:
+        h.read(node, ["s4-0"])
+    result = judged("convergence", h.ops, S4)
+    assert not result["valid"] and has(result, "acknowledged nothing cannot pass")
+    assert has(result, "no write was acknowledged between partition and heal")
+
+
+def test_partition_convergence_needs_the_fault() -> None:
+    h = s4_history()
+    ops = [op for op in h.ops if op["process"] != "nemesis"]
+    result = judged("partition_convergence", ops, S4)
+    assert has(result, "no 'partition' nemesis op") and has(result, "no 'heal' nemesis op")
+    assert judged("convergence", ops, S4)["valid"]  # plain convergence asks for no fault
+
+
+def test_kept_writes_by_title_and_diverged_ids() -> None:
+    h = H()
+    h.write("k", status=503, body=dict(SHORT), retry_after="2")
+    h.event("restart")
+    for node in NODES:
+        h.read(node, ["k"], ids={"k": "same-id"})
+    assert judged("convergence", h.ops, {**S4, "include_kept": True})["valid"]
+    assert has(judged("convergence", h.ops, S4), "acknowledged nothing")
+    h.read("node-c", ["k"], ids={"k": "other-id"})
+    result = judged("convergence", h.ops, {**S4, "include_kept": "yes"})
+    assert has(result, "held under another id")
+
+
+def test_unchanged_reads_resolve_and_bad_references_are_reported() -> None:
+    h = s4_history(c_sees=[])
+    first = h.read("node-c", ["s4-0"])
+    h.read_same("node-c", first["index"])
+    assert judged("convergence", h.ops, S4)["valid"]
+    h.read_same("node-c", 0)  # index 0 is the partition event, not a read of node-c
+    assert has(judged("convergence", h.ops, S4), "not an earlier read of the same node")
+
+
+def test_a_node_never_read_successfully() -> None:
+    h = s4_history()
+    ops = [op for op in h.ops if not (op["f"] == "read" and op["node"] == "node-b")]
+    for i, op in enumerate(ops):
+        op["index"] = i
+    h2 = H()
+    h2.ops = ops
+    h2.read_fail("node-b")
+    assert has(judged("convergence", h2.ops, S4), "no successful read after heal of node(s) ['node-b']")
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_lists_the_kinds() -> None:
+    assert set(KINDS) == {"quorum_write", "quorum_shortfall", "mtls_allowlist", "convergence",
+                          "partition_convergence", "functional"}
+
+
+def test_unknown_kind_broken_history_and_bad_params_fail() -> None:
+    assert has(check("nope", [], {}), "unknown checker kind")
+    assert not check("quorum_write", "not a list", S1)["valid"]  # type: ignore[arg-type]
+    assert has(check("quorum_write", [{"f": "write", "type": "ok"}], S1), "no write was attempted")
+    assert has(check("quorum_write", s1_history().ops, {"w": 2}), "could not read")
+    assert has(check("quorum_write", s1_history().ops, {**S1, "w": 5}), "could not read")
+    assert has(check("mtls_allowlist", [], {"identities": ["control"]}), "no identity to refuse")
+
+
+def test_damaged_history_is_invalid_whatever_the_checker_says() -> None:
+    params = {**S1, "history_problems": ["history h.jsonl: line 9 (the last) is truncated: no newline"]}
+    result = judged("quorum_write", s1_history().ops, params)
+    assert not result["valid"] and result["reasons"][0].startswith("damaged history: ")
+
+
+def test_times_in_rfc3339_are_read() -> None:
+    h = s4_history()
+    for op in h.ops:
+        ns = op["time"]
+        op["time"] = f"2026-11-18T{(ns - T0) // 10**9 // 3600:02d}:00:{(ns - T0) / 1e9:09.6f}Z"
+    assert judged("convergence", h.ops, S4)["time_to_converge_ms"] == pytest.approx(400.0)
+
+
+STORED = sorted(Path(__file__).resolve().parents[4].glob("evidence/*/s*_*.json"))
+
+
+@pytest.mark.parametrize("path", STORED, ids=[f"{p.parent.name}/{p.name}" for p in STORED])
+def test_stored_evidence_recomputes_to_its_verdict(path: Path) -> None:
+    """Jepsen ``analyze``: re-running the checkers on every stored history gives the verdict it recorded."""
+    doc = json.loads(path.read_text())
+    assert check(doc["kind"], doc["history"], doc["params"])["valid"] == doc["pass"]
 
 
 def test_functional_needs_every_assertion() -> None:
     from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import PHASE1_ASSERTIONS
+
+    from tests.unit.histories import Builder
 
     b = Builder()
     for name in PHASE1_ASSERTIONS:

@@ -1,0 +1,272 @@
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""Reading a history: op times, HTTP fields, write pairs, snapshots of reads, node liveness, figures.
+
+Pure functions of the recorded ops, no I/O: the controller imports this (Python 3.11) to recompute verdicts, the
+check modules import it on the client host. Histories recorded by earlier versions of the modules (float seconds
+in ``time``, ``error`` and ``retry_after`` as top-level keys, reads keyed by title) are read as well, so stored
+evidence can always be judged again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+WRITE_F = "write"
+READ_F = "read"
+GET_F = "get"
+NEMESIS = "nemesis"
+COMPLETIONS = ("ok", "fail", "info")
+DOWN_EVENTS = ("stop", "kill")
+UP_EVENTS = ("start", "restart")
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def figure(numerator: int, denominator: int, threshold: float | None = 1.0, comparison: str = ">=") -> dict[str, Any]:
+    """A measured ratio with what it must meet. ``value`` is None when nothing was measured (denominator 0)."""
+    return {"numerator": int(numerator), "denominator": int(denominator),
+            "value": round(numerator / denominator, 6) if denominator else None,
+            "threshold": threshold, "comparison": comparison}
+
+
+def time_ns(value: Any) -> int | None:
+    """Unix time in ns from an op time: int ns, float/int seconds (older histories) or RFC 3339 text."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if abs(value) >= 10**14 else value * 10**9
+    if isinstance(value, float):
+        return int(value) if abs(value) >= 1e14 else round(value * 1e9)
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        frac = _FRACTION.search(text)
+        nanos = 0
+        if frac:
+            digits = frac.group(1)
+            nanos = int((digits + "000000000")[:9])
+            text = text[:frac.start()] + text[frac.end():]
+        try:
+            stamp = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return int(stamp.timestamp()) * 10**9 + nanos
+    return None
+
+
+def op_time(op: dict[str, Any]) -> int | None:
+    """When an op took effect: ``at`` (a nemesis' own timestamp) if recorded, else its ``time``."""
+    at = time_ns(op.get("at"))
+    return at if at is not None else time_ns(op.get("time"))
+
+
+def rfc3339(ns: int) -> str:
+    stamp = datetime.fromtimestamp(ns // 10**9, timezone.utc).replace(microsecond=(ns % 10**9) // 1000)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def status(op: dict[str, Any]) -> int | None:
+    value = op.get("status")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def error_class(op: dict[str, Any]) -> str | None:
+    return op.get("error_class", op.get("error"))
+
+
+def header(op: dict[str, Any], name: str) -> str | None:
+    headers = op.get("headers")
+    if isinstance(headers, dict) and name.lower() in headers:
+        return headers[name.lower()]
+    return op.get(name.lower().replace("-", "_"))
+
+
+def response(op: dict[str, Any]) -> dict[str, Any]:
+    body = op.get("response")
+    return body if isinstance(body, dict) else {}
+
+
+def as_bool(value: Any, default: bool = False) -> bool:
+    """A boolean param that may arrive as text from a template."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y")
+    return bool(value)
+
+
+def outcome_text(op: dict[str, Any] | None) -> str:
+    if op is None:
+        return "no completion"
+    return str(status(op) if status(op) is not None else error_class(op) or op.get("type"))
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Write:
+    """One write: its invoke and its completion (None while pending: the outcome is unknown)."""
+
+    __slots__ = ("completion", "digest", "invoke", "namespace", "node", "process", "title")
+
+    def __init__(self, invoke: dict[str, Any]) -> None:
+        value = invoke.get("value") or {}
+        self.invoke = invoke
+        self.completion: dict[str, Any] | None = None
+        self.title: str = str(value.get("title"))
+        self.digest: str | None = value.get("digest")
+        self.namespace: str | None = value.get("namespace")
+        self.node: str | None = invoke.get("node")
+        self.process = invoke.get("process")
+
+    @property
+    def type(self) -> str:
+        return self.completion["type"] if self.completion else "pending"
+
+    @property
+    def step(self) -> str | None:
+        return self.invoke.get("step")
+
+    @property
+    def index(self) -> int:
+        return int(self.invoke.get("index", -1))
+
+    @property
+    def status(self) -> int | None:
+        return status(self.completion) if self.completion else None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return response(self.completion) if self.completion else {}
+
+    @property
+    def id(self) -> str | None:
+        """The id the node acknowledged (201 only)."""
+        if self.status == 201 and isinstance(self.body.get("id"), str):
+            return self.body["id"]
+        return None
+
+    @property
+    def acks(self) -> int | None:
+        return as_int(self.body.get("quorum_acks"))
+
+    @property
+    def kept(self) -> bool:
+        """A 503 quorum_not_met: the contract keeps the leader's local commit."""
+        return self.status == 503 and self.body.get("error") == "quorum_not_met"
+
+    @property
+    def scope(self) -> str | None:
+        return (self.invoke.get("value") or {}).get("scope")
+
+    @property
+    def agent_id(self) -> str | None:
+        return (self.invoke.get("value") or {}).get("agent_id")
+
+    def label(self) -> str:
+        return self.title
+
+
+def pair_writes(ops: list[dict[str, Any]]) -> tuple[list[Write], list[str]]:
+    """Writes in invoke order, each with its completion; problems for completions that match no invoke."""
+    open_by_process: dict[Any, Write] = {}
+    writes: list[Write] = []
+    problems: list[str] = []
+    for op in ops:
+        if op.get("f") != WRITE_F:
+            continue
+        if op.get("type") == "invoke":
+            key = op.get("process")
+            if key in open_by_process:
+                problems.append(f"op {op.get('index')}: process {key} invoked a write while one was pending")
+            write = Write(op)
+            open_by_process[key] = write
+            writes.append(write)
+        elif op.get("type") in COMPLETIONS:
+            write = open_by_process.pop(op.get("process"), None)
+            if write is None or str((op.get("value") or {}).get("title")) != write.title:
+                problems.append(f"op {op.get('index')}: a write completion that matches no pending invoke")
+                continue
+            write.completion = op
+    return writes, problems
+
+
+def nemesis_ops(ops: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
+    return [op for op in ops if op.get("process") == NEMESIS and (not names or op.get("f") in names)]
+
+
+def event_nodes(op: dict[str, Any]) -> list[str]:
+    """Nodes a nemesis op concerns: ``value`` as a list, ``value.nodes``, or ``node``."""
+    value = op.get("value")
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict) and isinstance(value.get("nodes"), list):
+        return [str(v) for v in value["nodes"]]
+    if isinstance(op.get("node"), str):
+        return [op["node"]]
+    return []
+
+
+def live_nodes(ops: list[dict[str, Any]], nodes: list[str], before_index: int) -> list[str]:
+    """Nodes running at a point of the history, from the stop/kill and start/restart nemesis ops before it."""
+    down: set[str] = set()
+    for op in nemesis_ops(ops, *DOWN_EVENTS, *UP_EVENTS):
+        if int(op.get("index", -1)) >= before_index:
+            break
+        if op.get("f") in DOWN_EVENTS:
+            down |= set(event_nodes(op))
+        else:
+            down -= set(event_nodes(op))
+    return [n for n in nodes if n not in down]
+
+
+def fingerprint(found: Any) -> tuple[str, str | None] | None:
+    if isinstance(found, (list, tuple)) and len(found) >= 2:
+        return str(found[0]), found[1]
+    return None
+
+
+class Snapshots:
+    """Resolves what a read op saw: ``{id: (title, digest)}``; follows ``unchanged_since`` references."""
+
+    def __init__(self, ops: list[dict[str, Any]]) -> None:
+        self._by_index = {op.get("index"): op for op in ops if op.get("f") == READ_F}
+        self._cache: dict[Any, dict[str, tuple[str, str | None]] | None] = {}
+        self.problems: list[str] = []
+
+    def add(self, op: dict[str, Any]) -> None:
+        """Make a read appended after construction resolvable (for observers that follow a live history)."""
+        if op.get("f") == READ_F:
+            self._by_index[op.get("index")] = op
+
+    def of(self, op: dict[str, Any]) -> dict[str, tuple[str, str | None]] | None:
+        key = op.get("index")
+        if key in self._cache:
+            return self._cache[key]
+        self._cache[key] = None  # guards reference cycles
+        value = op.get("value") if isinstance(op.get("value"), dict) else {}
+        result: dict[str, tuple[str, str | None]] | None = None
+        if "unchanged_since" in value:
+            ref = self._by_index.get(value["unchanged_since"])
+            if ref is None or int(value["unchanged_since"]) >= int(key if key is not None else -1) \
+                    or ref.get("node") != op.get("node"):
+                self.problems.append(f"op {key}: refers to read {value['unchanged_since']!r}, "
+                                     "which is not an earlier read of the same node")
+            else:
+                result = self.of(ref)
+        elif isinstance(value.get("found"), dict):
+            result = {}
+            for k, v in value["found"].items():
+                fp = fingerprint(v)
+                if fp is None:
+                    continue
+                if value.get("key") == "id":
+                    result[str(k)] = fp
+                else:  # older histories: {title: [id, digest]}
+                    result[fp[0]] = (str(k), fp[1])
+        self._cache[key] = result
+        return result

@@ -1,0 +1,290 @@
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""Quorum checkers: S1 (quorum write) and S2 (quorum shortfall), contract §3.7.
+
+N = 1 + peers, W = ``--quorum-writes``; the local commit counts as 1 of W. Success is 201 with
+``W <= quorum_acks <= live nodes``; a shortfall is 503, ``Retry-After: 2``, body exactly
+``{"error": "quorum_not_met", "got": <W, "needed": W, "reason": "timeout"|"unreachable"}``, and the leader keeps
+the local write. Which nodes were live at each write comes from the nemesis ops (stop/kill, start/restart) of the
+same history, so a ``quorum_acks`` larger than the live nodes is a phantom ack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import (
+    UNREAD,
+    SetFull,
+    examples,
+    judge,
+    select_writes,
+    set_figures,
+    ttc_figure,
+)
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+    GET_F,
+    READ_F,
+    UP_EVENTS,
+    Snapshots,
+    Write,
+    as_bool,
+    as_int,
+    event_nodes,
+    figure,
+    header,
+    live_nodes,
+    nemesis_ops,
+    outcome_text,
+)
+
+SHORTFALL_KEYS = {"error", "got", "needed", "reason"}
+SHORTFALL_REASONS = ("timeout", "unreachable")
+
+
+def ack_problem(w: Write, quorum: int, live: int) -> str | None:
+    """Why a write is not a correct quorum acknowledgement, or None."""
+    if w.completion is None:
+        return f"{w.title}: never completed (outcome unknown)"
+    if w.status != 201:
+        return f"{w.title}: expected 201, got {outcome_text(w.completion)}"
+    acks = w.acks
+    if acks is None:
+        return f"{w.title}: 201 without an integer quorum_acks"
+    if acks < quorum:
+        return f"{w.title}: 201 with quorum_acks {acks} < W={quorum} (acknowledged without quorum)"
+    if acks > live:
+        return f"{w.title}: phantom ack, quorum_acks {acks} > {live} live node(s)"
+    if not w.id:
+        return f"{w.title}: 201 without an id"
+    return None
+
+
+def visibility(writes: list[Write], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """How reads can see the writes (contract §3.3): the scopes and agent ids the writes and reads used."""
+    read_agents = sorted({str((op.get("request") or {}).get("agent_id")) for op in ops
+                          if op.get("f") in (READ_F, GET_F) and (op.get("request") or {}).get("agent_id")})
+    return {"write_scopes": sorted({str(w.scope) for w in writes if w.scope}),
+            "write_agent_ids": sorted({str(w.agent_id) for w in writes if w.agent_id}),
+            "read_agent_ids": read_agents}
+
+
+def _visibility_hint(vis: dict[str, Any]) -> str:
+    if "private" in vis["write_scopes"] and set(vis["read_agent_ids"]) - set(vis["write_agent_ids"]):
+        return " (writes are scope private and reads used another X-Agent-Id: they cannot see them)"
+    return ""
+
+
+def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """S1: every write 201 with W <= quorum_acks <= live nodes, each acked id on every node with its content.
+
+    params: ``w``, ``n``, ``nodes`` (all N nodes); optional ``namespace``, ``write_steps``, ``deadline_ms``.
+    """
+    quorum, size, nodes = int(params["w"]), int(params["n"]), [str(n) for n in params["nodes"]]
+    if not 1 <= quorum <= size or len(nodes) != size:
+        raise ValueError(f"need 1 <= w <= n and n nodes: w={quorum} n={size} nodes={nodes}")
+    writes, problems = select_writes(ops, params)
+    reasons = list(problems)
+    bad = []
+    for w in writes:
+        problem = ack_problem(w, quorum, len(live_nodes(ops, nodes, w.index)))
+        if problem:
+            bad.append(problem)
+    if not writes:
+        reasons.append("no write was attempted")
+    if bad:
+        reasons.append(f"{len(bad)} of {len(writes)} write(s) not a quorum acknowledgement: {examples(bad)}")
+    acked = [w for w in writes if w.type == "ok"]
+    vis = visibility(writes, ops)
+    result = judge(ops, nodes, acked, attempted=writes, namespace=params.get("namespace"))
+    conv_reasons = result.pop("reasons")
+    if conv_reasons and result["lost"]:
+        conv_reasons = [r + _visibility_hint(vis) if "missing" in r else r for r in conv_reasons]
+    reasons += conv_reasons
+    deadline = params.get("deadline_ms")
+    ttc = result["time_to_converge_ms"]
+    if deadline is not None and ttc is not None and ttc > float(deadline):
+        reasons.append(f"replicated in {ttc} ms, later than the deadline of {deadline} ms")
+    figs = {"quorum_writes_acknowledged": figure(len(writes) - len(bad), len(writes)), **set_figures(result)}
+    if ttc is not None or deadline is not None:
+        figs["time_to_converge_ms"] = ttc_figure(ttc, deadline)
+    return {"valid": not reasons, "reasons": reasons, "figures": figs, "visibility": vis,
+            "writes_attempted": len(writes), "not_acknowledged": bad, **result}
+
+
+def _shortfall_problems(w: Write, quorum: int, live: int) -> list[str]:
+    if w.completion is None:
+        return ["never completed (outcome unknown)"]
+    if w.status == 201:
+        return [f"201 with quorum_acks {w.acks} while only {live} of the W={quorum} needed node(s) were live "
+                "(acknowledged without quorum); expected 503 quorum_not_met"]
+    problems = []
+    if w.status != 503:
+        problems.append(f"expected 503 quorum_not_met, got {outcome_text(w.completion)}")
+    retry_after = header(w.completion, "Retry-After")
+    if retry_after != "2":
+        problems.append(f"Retry-After {retry_after!r}, expected '2'")
+    body = w.body
+    if set(body) != SHORTFALL_KEYS:
+        problems.append(f"body keys {sorted(body)}, expected exactly {sorted(SHORTFALL_KEYS)}")
+    if body.get("error") != "quorum_not_met":
+        problems.append(f"body error {body.get('error')!r}, expected 'quorum_not_met'")
+    if as_int(body.get("needed")) != quorum:
+        problems.append(f"body needed {body.get('needed')!r}, expected W={quorum}")
+    got = as_int(body.get("got"))
+    if got is None or not got < quorum:
+        problems.append(f"body got {body.get('got')!r}, expected an integer < W={quorum}")
+    elif got > live:
+        problems.append(f"body got {got} > {live} live node(s) (phantom ack)")
+    if body.get("reason") not in SHORTFALL_REASONS:
+        problems.append(f"body reason {body.get('reason')!r}, expected one of {list(SHORTFALL_REASONS)}")
+    return problems
+
+
+def _window_state(ops: list[dict[str, Any]], nodes: list[str], writes: list[Write], start: int,
+                  end: int) -> SetFull:
+    """What reads between two op indexes saw of ``writes``."""
+    sf = SetFull(nodes, writes, Snapshots(ops))
+    for op in ops:
+        if start < int(op.get("index", -1)) < end and op.get("f") in (READ_F, GET_F):
+            sf.observe(op)
+    return sf
+
+
+def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """S2: shortfall answered exactly and kept on the leader; one peer down still 201 and on the live peers;
+    after restart every acknowledged and every kept write on every node.
+
+    params: ``w``, ``n``, ``nodes``, ``leader``; optional ``namespace``, ``one_down_applies`` (default: N-1 >= W),
+    ``live_during_one_down`` (nodes live during the one-down writes; default from the nemesis ops),
+    ``shortfall_step``/``one_down_step`` (step labels of the writes, default ``shortfall``/``one_down``; writes
+    without a step are classed by the live nodes at their time), ``deadline_ms``.
+    """
+    quorum, size = int(params["w"]), int(params["n"])
+    nodes, leader = [str(n) for n in params["nodes"]], str(params["leader"])
+    if leader not in nodes or len(nodes) != size or not 1 <= quorum <= size:
+        raise ValueError(f"need the leader among n nodes and 1 <= w <= n: {params}")
+    short_step, one_step = params.get("shortfall_step", "shortfall"), params.get("one_down_step", "one_down")
+    one_down_applies = as_bool(params.get("one_down_applies"), size - 1 >= quorum)
+    writes, problems = select_writes(ops, {**params, "write_steps": None})
+    reasons = list(problems)
+
+    def live(w: Write) -> list[str]:
+        if w.step == one_step and params.get("live_during_one_down"):
+            return [str(n) for n in params["live_during_one_down"]]
+        return live_nodes(ops, nodes, w.index)
+
+    def phase(w: Write) -> str:
+        if w.step == short_step:
+            return "shortfall"
+        if w.step == one_step:
+            return "one_down"
+        n_live = len(live(w))
+        return "shortfall" if n_live < quorum else "one_down" if n_live < size else "all_up"
+
+    phases = {w: phase(w) for w in writes}
+    shortfall = [w for w in writes if phases[w] == "shortfall"]
+    one_down = [w for w in writes if phases[w] == "one_down"]
+    all_up = [w for w in writes if phases[w] == "all_up"]
+    stops = nemesis_ops(ops, "stop", "kill")
+    restarts = nemesis_ops(ops, *UP_EVENTS)
+    if not stops:
+        reasons.append("the history holds no stop/kill nemesis op: no peer was ever stopped")
+    if not shortfall:
+        reasons.append("no write was attempted with the quorum unreachable")
+    if one_down_applies and not one_down:
+        reasons.append("no write was attempted with one peer down")
+    last_restart = restarts[-1] if restarts else None
+    if last_restart is None or (writes and int(last_restart.get("index", -1)) < writes[-1].index):
+        reasons.append("the stopped peers were not restarted after the writes: catch-up was never exercised")
+        last_restart = None
+
+    # 1. the shortfall: exact 503 answers
+    exact, wrong = 0, []
+    for w in shortfall:
+        probs = _shortfall_problems(w, quorum, len(live(w)))
+        if probs:
+            wrong.append(f"{w.title}: " + "; ".join(probs))
+        else:
+            exact += 1
+    if wrong:
+        reasons.append(f"{len(wrong)} of {len(shortfall)} shortfall write(s) not answered per contract: "
+                       + examples(wrong))
+
+    # 2. the shortfall writes are kept on the leader (read before the peers came back)
+    kept = [w for w in shortfall if w.kept]
+    kept_on_leader = 0
+    if shortfall:
+        start = max(w.completion["index"] if w.completion else w.index for w in shortfall)
+        later_up = [int(op["index"]) for op in restarts if int(op.get("index", -1)) > start]
+        end = later_up[0] if later_up else 1 << 62
+        sf = _window_state(ops, [leader], kept, start, end)
+        states = [sf.where(leader, w)[0] for w in kept]
+        kept_on_leader = states.count("present")
+        if kept and UNREAD in states:
+            reasons.append(f"the leader {leader} was not read after the shortfall writes and before the restart")
+        elif kept_on_leader < len(kept):
+            missing = [w.title for i, w in enumerate(kept) if states[i] != "present"]
+            reasons.append(f"{len(missing)} 503 write(s) not kept on the leader {leader} "
+                           f"(the contract keeps the local write): {examples(missing)}")
+
+    # 3. one peer down: 201 with W <= acks <= live, and on every live node
+    one_ok, one_bad, on_live_pairs, live_pairs = 0, [], 0, 0
+    for w in one_down:
+        problem = ack_problem(w, quorum, len(live(w)))
+        if problem:
+            one_bad.append(problem)
+        else:
+            one_ok += 1
+    if one_bad:
+        reasons.append(f"{len(one_bad)} of {len(one_down)} write(s) with one peer down not a quorum "
+                       f"acknowledgement: {examples(one_bad)}")
+    acked_one = [w for w in one_down if w.type == "ok"]
+    if acked_one:
+        live_set = live(acked_one[0])
+        start = acked_one[0].index
+        end = int(last_restart["index"]) if last_restart else 1 << 62
+        sf = _window_state(ops, live_set, acked_one, start, end)
+        live_pairs = len(acked_one) * len(live_set)
+        on_live_pairs = sum(sf.present.values())
+        unread = [n for n in live_set if sf.state[n].snapshot is None and not sf.state[n].gets]
+        if unread:
+            reasons.append(f"live node(s) {unread} not read while one peer was down")
+        elif on_live_pairs < live_pairs:
+            missing = [f"{w.title}@{n}" for n in live_set for w in acked_one if sf.where(n, w)[0] != "present"]
+            reasons.append(f"{len(missing)} write(s) acknowledged with one peer down missing on a live node: "
+                           + examples(missing))
+
+    # 4. writes with every node up (if any): ordinary quorum writes
+    up_bad = [p for p in (ack_problem(w, quorum, len(live(w))) for w in all_up) if p]
+    if up_bad:
+        reasons.append(f"{len(up_bad)} write(s) with every node up not a quorum acknowledgement: {examples(up_bad)}")
+
+    # 5. after the restart: every acknowledged and every kept write on every node
+    required = [w for w in writes if w.type == "ok"] + kept
+    after = judge(ops, nodes, required, attempted=writes, anchor=last_restart, namespace=params.get("namespace"),
+                  label="after restart") if last_restart is not None else None
+    if after is not None:
+        reasons += after.pop("reasons")
+    deadline = params.get("deadline_ms")
+    ttc = after["time_to_converge_ms"] if after else None
+    if deadline is not None and ttc is not None and ttc > float(deadline):
+        reasons.append(f"caught up in {ttc} ms after restart, later than the deadline of {deadline} ms")
+
+    figs = {"shortfall_answered_exactly": figure(exact, len(shortfall)),
+            "shortfall_kept_on_leader": figure(kept_on_leader, len(shortfall))}
+    if one_down_applies or one_down:
+        figs["one_down_acknowledged"] = figure(one_ok, len(one_down))
+        figs["one_down_on_live_nodes"] = figure(on_live_pairs, live_pairs)
+    if after is not None:
+        figs.update(set_figures(after, "after_restart_"))
+        if ttc is not None or deadline is not None:
+            figs["after_restart_time_to_converge_ms"] = ttc_figure(ttc, deadline)
+    else:
+        figs["after_restart_writes_present_on_every_node"] = figure(0, 0)
+    details: dict[str, Any] = {
+        "shortfall_writes": [w.title for w in shortfall], "shortfall_not_per_contract": wrong,
+        "one_down_writes": [w.title for w in one_down], "one_down_not_acknowledged": one_bad,
+        "stopped": sorted({n for op in stops for n in event_nodes(op)}),
+        "lost": after["lost"] if after else [], "time_to_converge_ms": ttc, "after_restart": after,
+    }
+    return {"valid": not reasons, "reasons": reasons, "figures": figs, **details}

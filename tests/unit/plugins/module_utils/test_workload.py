@@ -1,0 +1,128 @@
+"""Write workload and complete reads against the fake cluster (mTLS on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import pair_writes
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import get_memory, read_namespace
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import (
+    WriteWorkload,
+    digest,
+    next_numbers,
+    outcome,
+)
+
+from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster, TinyServer
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
+    return PKI(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def cluster(pki: PKI) -> Iterator[FakeCluster]:
+    c = FakeCluster(pki, page_cap=20)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize(("resp", "kind"), [
+    (Response(201), "ok"), (Response(400), "fail"), (Response(409), "fail"), (Response(429), "fail"),
+    (Response(503), "info"), (Response(500), "info"), (Response(202), "info"),
+    (Response(None, error_class="timeout"), "info"), (Response(None, error_class="reset"), "info"),
+    (Response(None, error_class="connect_refused", refused_before_request=True), "fail"),
+    (Response(None, error_class="tls_refused", refused_before_request=False), "info"),
+])
+def test_write_outcomes(resp: Response, kind: str) -> None:
+    assert outcome(resp) == kind
+
+
+def test_workload_records_every_write_and_never_the_api_key(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    path = str(tmp_path / "h.jsonl")
+    leaders = [(n, cluster.url(n)) for n in ("node-a", "node-b")]
+    wl = WriteWorkload(History(path), leaders, pki.client_args(), "ns1", "w", scope="team", step="main")
+    summary = wl.run(12, concurrency=3)
+    assert summary["errors"] == [] and summary["attempted"] == 12 and summary["ok"] == 12
+    assert summary["statuses"] == {"201": 12} and len(summary["acked_ids"]) == 12
+    assert summary["titles"] == ["w-00000", "w-00011"] and summary["scope"] == "team"
+    ops, problems = read_history(path)
+    assert problems == [] and len(ops) == 24
+    writes, pair_problems = pair_writes(ops)
+    assert pair_problems == [] and all(w.type == "ok" and w.acks == 3 for w in writes)
+    assert {w.process for w in writes} == {0, 1, 2}
+    assert {w.node for w in writes} == {"node-a", "node-b"}
+    inv = ops[0]
+    assert inv["request"]["scope"] == "team" and inv["request"]["agent_id"] == "ai:tester"
+    assert inv["value"]["digest"] == digest(inv["value"]["title"], inv["request"]["content"])
+    assert API_KEY not in Path(path).read_text()
+    assert next_numbers(ops, "ns1", "w") == (12, 3)
+    assert next_numbers(ops, "other", "w") == (0, 3)
+
+
+def test_shortfall_writes_are_info_with_the_503_recorded(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    cluster.stop("node-b", "node-c")
+    path = str(tmp_path / "h.jsonl")
+    wl = WriteWorkload(History(path), [("node-a", cluster.url("node-a"))], pki.client_args(), "ns", "s")
+    assert wl.run(2)["statuses"] == {"503": 2}
+    done = [op for op in read_history(path)[0] if op["type"] != "invoke"]
+    assert {op["type"] for op in done} == {"info"}
+    assert done[0]["headers"] == {"retry-after": "2", "content-type": "application/json"}
+    assert done[0]["response"] == {"error": "quorum_not_met", "got": 1, "needed": 2, "reason": "unreachable"}
+    cluster.start("node-b", "node-c")
+
+
+def test_a_down_leader_is_a_certain_fail(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    cluster.stop("node-a")
+    wl = WriteWorkload(History(str(tmp_path / "h.jsonl")), [("node-a", cluster.url("node-a"))], pki.client_args(),
+                       "ns", "d")
+    summary = wl.run(1)
+    assert summary["fail"] == 1 and summary["statuses"] == {"connect_refused": 1}
+    cluster.start("node-a")
+
+
+def test_deadline_stops_new_writes(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    wl = WriteWorkload(History(str(tmp_path / "h.jsonl")), [("node-a", cluster.url("node-a"))], pki.client_args(),
+                       "ns", "d")
+    summary = wl.run(100000, deadline_s=0.3)
+    assert summary["deadline_reached"] and 0 < summary["attempted"] < 100000
+
+
+def test_reads_page_past_a_server_cap_of_20(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    """Ship-gate defect 10: the server returns at most 20 rows whatever the limit; the read still sees all 45."""
+    wl = WriteWorkload(History(str(tmp_path / "h.jsonl")), [("node-a", cluster.url("node-a"))], pki.client_args(),
+                       "big", "b")
+    ids = set(wl.run(45, concurrency=4)["acked_ids"])
+    with Endpoint(cluster.url("node-c"), **pki.client_args()) as c:
+        res = read_namespace(c, "big")
+        assert res.ok and set(res.memories or {}) == ids
+        assert res.page_sizes == [20, 20, 5, 0] and res.pages == 4
+        found = res.found()
+        some = sorted(found)[0]
+        assert found[some][1] == digest(found[some][0], res.memories[some]["content"])
+        resp, mem = get_memory(c, some)
+        assert resp.status == 200 and mem is not None and mem["id"] == some
+        resp, mem = get_memory(c, "no-such-id")
+        assert resp.status == 404 and mem is None
+        assert read_namespace(c, "empty").memories == {}
+
+
+def test_a_failed_page_or_an_ignored_offset_is_no_read(pki: PKI, tmp_path: Path) -> None:
+    def repeat(name, method, path, query, headers, body):  # a server that ignores offset
+        return 200, {}, {"memories": [{"id": f"i{n}", "title": f"t{n}", "namespace": "ns"} for n in range(3)]}
+
+    srv = TinyServer(pki, repeat, {pki.client.fingerprint})
+    try:
+        with Endpoint(srv.url, **pki.client_args()) as c:
+            res = read_namespace(c, "ns")
+        assert res.memories is None and res.error_class == "incomplete" and "offset" in str(res.detail)
+    finally:
+        srv.stop()
+    with Endpoint(srv.url, **{**pki.client_args(), "timeout": 1}) as c:
+        res = read_namespace(c, "ns")
+    assert res.memories is None and res.error_class == "connect_refused"

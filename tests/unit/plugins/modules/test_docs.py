@@ -1,0 +1,66 @@
+"""Each check module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options (with the endpoint doc
+fragment) match the argument spec the module really builds: names, types, defaults, required, elements; secrets
+are no_log and check mode is declared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from ansible.module_utils import basic
+from ansible_collections.aimemory.swarm.plugins.doc_fragments.endpoint import ModuleDocFragment
+from ansible_collections.aimemory.swarm.plugins.modules import (
+    history_check,
+    history_event,
+    memory_convergence,
+    memory_workload,
+    mtls_probe,
+    network_partition,
+)
+
+MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition]
+
+
+class Captured(Exception):
+    pass
+
+
+def argspec(module: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def fake_init(self: Any, argument_spec: dict[str, Any], **kwargs: Any) -> None:
+        seen.update(spec=argument_spec, **kwargs)
+        raise Captured
+
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", fake_init)
+    with pytest.raises(Captured):
+        module.main()
+    return seen
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[1] for m in MODULES])
+def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    assert isinstance(yaml.safe_load(module.EXAMPLES), list)
+    returns = yaml.safe_load(module.RETURN)
+    assert all({"description", "returned", "type"} <= set(v) for v in returns.values())
+    options = dict(doc.get("options") or {})
+    if "aimemory.swarm.endpoint" in (doc.get("extends_documentation_fragment") or []):
+        options.update(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
+    assert doc["module"] == module.__name__.rsplit(".", 1)[1]
+    assert doc["attributes"]["check_mode"]["support"] == "full"
+    seen = argspec(module, monkeypatch)
+    assert seen["supports_check_mode"] is True
+    spec = seen["spec"]
+    assert set(spec) == set(options), set(spec) ^ set(options)
+    for name, arg in spec.items():
+        documented = options[name]
+        assert documented.get("type", "str") == arg.get("type", "str"), name
+        assert documented.get("default") == arg.get("default"), name
+        assert bool(documented.get("required")) == bool(arg.get("required")), name
+        assert documented.get("elements") == arg.get("elements"), name
+        assert documented.get("choices") in (None, arg.get("choices")), name
+        assert documented.get("description"), name
+    if "api_key" in spec:
+        assert spec["api_key"]["no_log"] is True
