@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import re
 import signal
 import socket
 import ssl
@@ -12,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,8 +40,28 @@ from ai_memory_standin.tlsutil import fingerprint
 
 MAX_BODY = 2 * 1024 * 1024
 DAILY_QUOTA = 1000
-POSTGRES_501 = {"/api/v1/find_paths", "/api/v1/share", "/api/v1/skill/register", "/api/v1/skill/list"}
-POSTGRES_501_PREFIXES = ("/api/v1/memory_", "/api/v1/skill/")
+# Contract §5.5: the registered routes a postgres-backed daemon answers with 501, as (method, path pattern).
+POSTGRES_501_ROUTES = tuple((method, re.compile(pattern)) for method, pattern in (
+    ("GET", r"/api/v1/namespaces/[^/]+/standard"),
+    ("POST", r"/api/v1/find_paths"),
+    ("POST", r"/api/v1/skill/register"),
+    ("GET", r"/api/v1/skill/list"),
+    ("GET", r"/api/v1/skill/[^/]+"),
+    ("GET", r"/api/v1/skill/[^/]+/resource"),
+    ("POST", r"/api/v1/skill/[^/]+/(?:export|promote|compose)"),
+    ("POST", r"/api/v1/share"),
+    ("POST", r"/api/v1/memory_(?:smart_load|reflect|recall_observations|reflection_origin|dependents_of_invalidated"
+             r"|export_reflection|atomise|calibrate_confidence|verify|replay|subscription_replay"
+             r"|subscription_dlq_list|rule_list|check_agent_action)"),
+))
+POSTGRES_501_REMEDIATION = ("use sqlite-backed daemon or wait for v0.7.x trait coverage; see "
+                            "docs/postgres-age-guide.md for the supported endpoint inventory")
+POSTGRES_PUSH_NOTE = ("postgres-backed receiver: archives, restores, pendings, pending_decisions and namespace_meta "
+                      "are sqlite-only and counted as skipped")
+
+
+def postgres_gated(method: str, path: str) -> bool:
+    return any(m == method and rx.fullmatch(path) for m, rx in POSTGRES_501_ROUTES)
 
 
 def log(msg: str) -> None:
@@ -237,18 +260,18 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(401, {"error": "missing or invalid API key"})
 
     def _dispatch(self, method: str) -> None:
+        with self.server.request_scope():  # type: ignore[attr-defined]
+            self._dispatch_request(method)
+
+    def _dispatch_request(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
-            if self.app.store.backend == "postgres" and (
-                    path in POSTGRES_501 or path.startswith(POSTGRES_501_PREFIXES)
-                    or (path.startswith("/api/v1/namespaces/") and path.endswith("/standard"))):
+            if self.app.store.backend == "postgres" and postgres_gated(method, path):  # before api-key auth
                 raise HttpError(501, {"error": "endpoint not yet implemented for postgres-backed daemon",
                                       "endpoint": path, "method": method, "storage_backend": "postgres",
-                                      "remediation": "use sqlite-backed daemon or wait for v0.7.x trait coverage; "
-                                                     "see docs/postgres-age-guide.md for the supported endpoint "
-                                                     "inventory"})
+                                      "remediation": POSTGRES_501_REMEDIATION})
             self._auth(path, query)
             status, body, headers = self._route(method, path, query)
             self._send(status, body, headers)
@@ -327,6 +350,9 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(400, {"error": "invalid limit or offset"}) from exc
         if q.get("tier") and q["tier"] not in TIERS:
             raise HttpError(400, {"error": f"invalid tier: {q['tier']}"})
+        if self.app.store.backend == "postgres":  # contract §5.5: list ignores offset and min_priority
+            offset = 0
+            q = {k: v for k, v in q.items() if k != "min_priority"}
         rows = self.app.visible_rows(q, agent)[offset:offset + limit]
         return {"memories": [public_view(m) for m in rows], "count": len(rows)}
 
@@ -365,13 +391,18 @@ class Handler(BaseHTTPRequestHandler):
             mem["metadata"] = {**body["metadata"], "agent_id": mem["metadata"].get("agent_id")}
         mem["updated_at"] = iso(now())
         mem["version"] = int(mem.get("version") or 1) + 1
-        self.app.store.put(mem)
+        try:
+            self.app.store.put(mem)
+        except Conflict as exc:  # a new title taken in the namespace (raised by the postgres store)
+            raise HttpError(409, {"code": "CONFLICT", "error": str(exc), "existing_id": exc.existing_id}) from exc
         extra = self.app.replicate({"memories": [mem]}, mem["id"])
         return {"memory": public_view(mem), **extra}
 
     def _delete(self, mem_id: str, agent: str) -> dict[str, Any]:
         mem = self._visible(mem_id, agent)
         self.app.store.delete(mem["id"])
+        if self.app.store.backend == "postgres":  # contract §3.6/§3.7: postgres-backed leaders do not fan out deletes
+            return {"deleted": True, "id": mem["id"]}
         extra = self.app.replicate({"memories": [], "deletions": [mem["id"]]}, mem["id"])
         return {"deleted": True, **extra}
 
@@ -419,10 +450,15 @@ class Handler(BaseHTTPRequestHandler):
         for mem_id in body.get("deletions") or []:
             if not dry and self.app.store.delete(mem_id):
                 deleted += 1
-        return {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": 0,
-                "pendings_applied": 0, "pending_decisions_applied": 0, "namespace_meta_applied": 0,
-                "namespace_meta_cleared": 0, "noop": noop, "skipped": 0, "quota_refused": 0, "dry_run": dry,
-                "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": iso(now())}
+        doc = {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": 0,
+               "pendings_applied": 0, "pending_decisions_applied": 0, "namespace_meta_applied": 0,
+               "namespace_meta_cleared": 0, "noop": noop, "skipped": 0, "quota_refused": 0, "dry_run": dry,
+               "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": iso(now())}
+        if self.app.store.backend == "postgres":
+            sqlite_only = ("archives", "restores", "pendings", "pending_decisions", "namespace_meta")
+            doc["skipped"] = sum(len(body[k]) for k in sqlite_only if isinstance(body.get(k), list))
+            doc.update(storage_backend="postgres", note=POSTGRES_PUSH_NOTE)
+        return doc
 
     def _sync_since(self, q: dict[str, str]) -> dict[str, Any]:
         since = q.get("since")
@@ -453,12 +489,34 @@ class Server(ThreadingHTTPServer):
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         self.address_family = family
         super().__init__(addr, handler)
+        # requests being handled (not idle keep-alive connections: those never hold a shutdown)
         self.inflight = 0
         self.inflight_lock = threading.Condition()
+        self.connections: set[Any] = set()
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    @contextlib.contextmanager
+    def request_scope(self) -> Iterator[None]:
         with self.inflight_lock:
             self.inflight += 1
+        try:
+            yield
+        finally:
+            with self.inflight_lock:
+                self.inflight -= 1
+                self.inflight_lock.notify_all()
+
+    def drain(self, grace_secs: float) -> None:
+        """Wait up to ``grace_secs`` for in-flight requests, then close every connection (idle keep-alives too)."""
+        deadline = time.monotonic() + grace_secs
+        with self.inflight_lock:
+            while self.inflight and time.monotonic() < deadline:
+                self.inflight_lock.wait(max(0.0, deadline - time.monotonic()))
+            connections = list(self.connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls is not None:
@@ -474,11 +532,12 @@ class Server(ThreadingHTTPServer):
                         request.close()  # refused before any HTTP is read or served
                         return
                 request.settimeout(None)
+            with self.inflight_lock:
+                self.connections.add(request)
             super().process_request_thread(request, client_address)
         finally:
             with self.inflight_lock:
-                self.inflight -= 1
-                self.inflight_lock.notify_all()
+                self.connections.discard(request)
 
 
 def serve(server: Server, app: App, grace_secs: int) -> int:
@@ -492,11 +551,8 @@ def serve(server: Server, app: App, grace_secs: int) -> int:
     if app.fed is not None:
         app.fed.start()
     server.serve_forever(poll_interval=0.2)
-    # graceful drain: wait for in-flight requests up to the grace period, then checkpoint
-    deadline = time.monotonic() + grace_secs
-    with server.inflight_lock:
-        while server.inflight and time.monotonic() < deadline:
-            server.inflight_lock.wait(deadline - time.monotonic())
+    # graceful drain: wait for in-flight requests up to the grace period, close idle connections, checkpoint
+    server.drain(grace_secs)
     if app.fed is not None:
         app.fed.stop()
     server.server_close()
