@@ -174,6 +174,11 @@ def main() -> None:
         own = set(bridge_names(short_id(p["campaign_id"])))
         problems = route_clashes(swarm.routes(), {"public_subnet": p["public_subnet"],
                                                   "vpc_subnet": p["vpc_subnet"]}, own)
+        running = swarm.load_state()
+        for key in ("public_subnet", "vpc_subnet"):
+            if running and running.get(key) and running[key] != p[key]:
+                problems.append(f"{key}={p[key]} differs from the {running[key]} campaign {p['campaign_id']} is "
+                                f"running on; pass {key}={running[key]} or tear it down first")
         if problems:
             module.fail_json(msg="; ".join(problems))
         if p["validate_only"]:

@@ -7,6 +7,7 @@ rehearsals run against it; the module's finalizer tears it down and checks nothi
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -21,6 +22,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 CAMPAIGN = f"ci-{os.getpid()}-{int(time.time())}"
+
+
+def free_subnets() -> list[str]:
+    """-e arguments for a VPC and a public /24 that no route of this machine overlaps (another campaign, kept or
+    still running, may hold the defaults: a test must not fail because someone else's swarm is up)."""
+    out = subprocess.run(["ip", "-j", "route", "show"], capture_output=True, text=True, check=True).stdout
+    taken = [ipaddress.ip_network(r["dst"], strict=False) for r in json.loads(out or "[]")
+             if r.get("dst") not in (None, "default")]
+    chosen = []
+    for variable, template in (("campaign_vpc_subnet", "10.250.{}.0/24"), ("campaign_public_subnet", "198.18.{}.0/24")):
+        net = next(n for n in (ipaddress.ip_network(template.format(i)) for i in range(256))
+                   if not any(n.overlaps(t) for t in taken))
+        chosen += ["-e", f"{variable}={net}"]
+    return chosen
+
+
+SUBNETS = free_subnets()
 
 
 def play(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -96,7 +114,7 @@ def test_clashing_subnet_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def kept_swarm() -> Iterator[str]:
-    result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true")
+    result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true", *SUBNETS)
     try:
         assert result.returncode == 0, result.stdout[-6000:]
         yield CAMPAIGN
@@ -128,7 +146,7 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
 
 
 def test_second_converge_changes_nothing(kept_swarm: str) -> None:
-    result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true")
+    result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS)
     assert result.returncode == 0, result.stdout[-4000:]
     counts = recap(result.stdout)
     assert set(counts) >= {"localhost", "node-a", "node-b", "node-c", "client-1"}
@@ -149,7 +167,7 @@ def test_fault_switch_turns_the_right_check_red(kept_swarm: str, fault: str, che
         declared = {"campaign_standin_faults": [fault], "campaign_checks": [], "campaign_phases": ["phase1"]}
     else:
         declared = {"campaign_standin_faults": [fault], "campaign_checks": [check], "campaign_phases": []}
-    result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true",
+    result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS,
                   "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
                   "-e", json.dumps(declared))
     assert result.returncode != 0, "a campaign with a broken product must not exit 0"

@@ -440,8 +440,16 @@ class LocalSwarm:
                     removed += other.down()
                     continue
                 expired = time.time() > float(state.get("expires_at") or 0)
-                orphaned = not pid_alive(int(state.get("owner_pid") or 0)) and not state.get("keep")
-                if expired or orphaned:
+                owner_alive = pid_alive(int(state.get("owner_pid") or 0))
+                orphaned = not owner_alive and not state.get("keep")
+                # A kept swarm whose hosts all died (the machine's processes were killed) is only bridges,
+                # namespaces and overlays now: it can never serve again and would clash with the next run.
+                # While its owner is still booting it (no known_hosts yet), no host alive is normal.
+                hosts = state.get("hosts") or []
+                booted = bool(state.get("known_hosts_file")) or not owner_alive
+                dead = booted and not any(pid_alive(int(h.get("nspawn_pid") or 0))  # type: ignore[union-attr]
+                                          for h in hosts)  # type: ignore[union-attr]
+                if expired or orphaned or dead:
                     removed += other.down()
                 else:
                     live_sids.add(other.sid)

@@ -62,3 +62,43 @@ def test_recipe_hash_changes_with_packages(tmp_path) -> None:  # type: ignore[no
     assert not image.is_baked(str(tmp_path), a)
     (tmp_path / "sources.list").write_text("deb http://mirror.example/debian bookworm main\n")
     assert image.default_mirror(str(tmp_path)) == "http://mirror.example/debian"
+
+
+def _write_state(root, campaign: str, **state) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    (root / campaign).mkdir()
+    (root / campaign / "state.json").write_text(json.dumps({"campaign_id": campaign, **state}))
+
+
+def test_sweep_removes_kept_swarms_whose_hosts_died_and_spares_live_ones(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+
+    from ansible_collections.aimemory.swarm.plugins.module_utils._swarm.local import STATE_FILE, LocalSwarm
+
+    assert STATE_FILE == "state.json"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    me = os.getpid()
+    # kept, booted, every host process gone (the machine's processes were killed): swept
+    _write_state(tmp_path, "kept-dead", keep=True, owner_pid=dead.pid, expires_at=9e12, known_hosts_file="k",
+                 hosts=[{"name": "node-a", "nspawn_pid": dead.pid}])
+    # kept, host alive (this test's own pid stands in for a live nspawn): spared
+    _write_state(tmp_path, "kept-live", keep=True, owner_pid=dead.pid, expires_at=9e12, known_hosts_file="k",
+                 hosts=[{"name": "node-a", "nspawn_pid": me}])
+    # owner alive and still booting (no host yet): spared
+    _write_state(tmp_path, "booting", keep=False, owner_pid=me, expires_at=9e12, hosts=[])
+    # lifetime over: swept even though its owner lives
+    _write_state(tmp_path, "expired", keep=True, owner_pid=me, expires_at=1.0, known_hosts_file="k",
+                 hosts=[{"name": "node-a", "nspawn_pid": me}])
+    commands: list[list[str]] = []
+
+    def run(cmd: list[str]) -> tuple[int, str, str]:
+        commands.append(cmd)
+        return 0, "[]", ""
+
+    # never signal real processes here: the "live hosts" are this test's own pid
+    monkeypatch.setattr(LocalSwarm, "_stop_hosts", lambda self, hosts: [])
+    LocalSwarm(run, str(tmp_path)).sweep()
+    assert sorted(os.listdir(tmp_path)) == ["booting", "kept-live"]
