@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from ai_memory_standin import CONTRACT, VERSION
-from ai_memory_standin.config import Config, load_config, resolve_db
+from ai_memory_standin.config import DEFAULT_DB, Config, load_config, resolve_db
 from ai_memory_standin.faults import FaultError, active_faults
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "0:0:0:0:0:0:0:1", "[::1]"}
@@ -108,9 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=1000)
     s.add_argument("--namespace", default=None)
     s.add_argument("--dry-run", action="store_true")
+    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
     s = sub.add_parser("schema-init")
     s.add_argument("--store-url", required=True)
+    s.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     s.add_argument("--embedding-dim", type=int, default=384)
     return p
 
@@ -157,7 +159,8 @@ def is_loopback(host: str) -> bool:
 
 def cmd_serve(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
     from ai_memory_standin import federation, server, tlsutil
-    from ai_memory_standin.store import open_store
+    from ai_memory_standin.commands import statement_timeout_secs
+    from ai_memory_standin.store import is_postgres_url, open_store
 
     if not is_loopback(args.host) and not cfg.api_key:
         print(f"Error: refusing to bind to non-loopback address {args.host} without an API key "
@@ -176,10 +179,16 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> 
     try:
         if args.mtls_allowlist:
             allowlist = tlsutil.parse_allowlist(args.mtls_allowlist)
-        if args.store_url and (os.environ.get("AI_MEMORY_DB") or (args.db and args.db != "ai-memory.db")):
+        if args.store_url and (os.environ.get("AI_MEMORY_DB") or resolve_db(args.db, cfg) != DEFAULT_DB):
             print("Error: --store-url and --db/AI_MEMORY_DB are mutually exclusive", file=sys.stderr)
             return 1
-        store = open_store(args.store_url or resolve_db(args.db, cfg))
+        if args.store_url and is_postgres_url(args.store_url):
+            # the scratch SQLite ./ai-memory.db is still opened (contract §2 step 2, §5.1)
+            store = open_store(args.store_url, scratch=resolve_db(args.db, cfg),
+                               statement_timeout_s=statement_timeout_secs())
+            log_postgres(server.log, store)
+        else:
+            store = open_store(args.store_url or resolve_db(args.db, cfg))
         tls_ctx = None
         if args.tls_cert:
             tls_ctx = tlsutil.server_context(args.tls_cert, args.tls_key, args.quorum_ca_cert, allowlist is not None)
@@ -210,6 +219,16 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> 
     if faults:
         server.log(f"WARN stand-in fault switches ON: {','.join(sorted(faults))}")
     return server.serve(srv, app, args.shutdown_grace_secs)
+
+
+def log_postgres(log: Any, store: Any) -> None:
+    log(f"storage backend: postgres at {store.redacted_url} (schema v{store.schema_version()}, "
+        f"pool max 16, statement timeout {store.statement_timeout_ms // 1000}s)")
+    if not store.vector_version.startswith(("0.7.", "0.8.")):
+        log(f"WARN pgvector {store.vector_version} is outside the supported 0.7.x-0.8.x range")
+    log(f"Postgres KG backend: {store.kg_backend}")
+    if store.backfilled:
+        log(f"schema v54: tier expiry backfilled on {store.backfilled} row(s)")
 
 
 def _entry() -> None:

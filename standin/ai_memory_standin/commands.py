@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
+import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION, VERSION
-from ai_memory_standin.config import Config, resolve_db
+from ai_memory_standin.config import Config, config_path, resolve_db
 from ai_memory_standin.models import ValidationError, is_expired, iso, new_memory, now, public_view
-from ai_memory_standin.store import Conflict, open_store
+from ai_memory_standin.store import Conflict, Store, open_store, redact_url, sqlite_path
+
+DEFAULT_STATEMENT_TIMEOUT_S = 30.0
 
 
 def run(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
@@ -23,7 +28,7 @@ def run(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
                "restore": restore, "curator": curator, "migrate": migrate, "schema-init": schema_init}[args.command]
     try:
         return handler(args, cfg, faults)
-    except (ValidationError, OSError, ValueError) as exc:
+    except (ValidationError, OSError, ValueError, sqlite3.Error) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
 
@@ -182,43 +187,85 @@ def curator(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
     return 0
 
 
+def statement_timeout_secs() -> float:
+    """config.toml `postgres_statement_timeout_secs` (contract §1; default 30 s). Read here because the shared
+    Config does not carry it; AI_MEMORY_NO_CONFIG=1 skips the file like every other key."""
+    path = config_path()
+    if os.environ.get("AI_MEMORY_NO_CONFIG") == "1" or path is None or not path.exists():
+        return DEFAULT_STATEMENT_TIMEOUT_S
+    try:
+        value = float(tomllib.loads(path.read_text()).get("postgres_statement_timeout_secs",
+                                                          DEFAULT_STATEMENT_TIMEOUT_S))
+    except (OSError, ValueError, TypeError, tomllib.TOMLDecodeError):
+        return DEFAULT_STATEMENT_TIMEOUT_S
+    return value if value > 0 else DEFAULT_STATEMENT_TIMEOUT_S
+
+
+def _open_url(url: str, embedding_dim: int = 384) -> Store:
+    return open_store(url, statement_timeout_s=statement_timeout_secs(), embedding_dim=embedding_dim)
+
+
+def _copy_rows(rows: list[dict[str, Any]], dst: Store, faults: frozenset[str], errors: list[str]) -> int:
+    """Upsert by id; a row whose content is already there is left alone, so a re-run changes nothing."""
+    written = 0
+    for mem in rows:
+        copy = dict(mem)
+        if "migrate_drop_field" in faults:
+            copy["tags"] = []  # FAULT: a field silently lost in migration
+        try:
+            if dst.get(copy["id"]) != copy:
+                dst.put(copy)
+            written += 1
+        except Exception as exc:
+            errors.append(f"{mem['id']}: {exc}")
+    return written
+
+
 def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    src, dst = open_store(args.source), None
+    """Contract §5.4: non-expired memories of the source (one list call, admin view), upserted by id."""
+    src, dst = _open_url(args.source), None
     errors: list[str] = []
     written = 0
     try:
         rows = [m for m in src.all_rows(args.namespace) if not is_expired(m)]
         if not args.dry_run:
-            dst = open_store(args.target)
-            for mem in rows:
-                copy = dict(mem)
-                if "migrate_drop_field" in faults:
-                    copy["tags"] = []  # FAULT: a field silently lost in migration
-                try:
-                    existing = dst.get(copy["id"])
-                    if existing != copy:
-                        dst.put(copy)
-                    written += 1
-                except Exception as exc:
-                    errors.append(f"{mem['id']}: {exc}")
+            dst = _open_url(args.target)
+            written = _copy_rows(rows, dst, faults, errors)
     finally:
         src.close()
         if dst is not None:
             dst.close()
-    doc = {"from_url": args.source, "to_url": args.target, "memories_read": len(rows),
+    doc = {"from_url": redact_url(args.source), "to_url": redact_url(args.target), "memories_read": len(rows),
            "memories_written": written, "batches": 1, "errors": errors, "dry_run": bool(args.dry_run)}
     out(args, doc, f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
     return 1 if errors else 0
 
 
+def _describe_sqlite(path: str, embedding_dim: int) -> dict[str, Any]:
+    with contextlib.closing(sqlite3.connect(path, timeout=5.0)) as conn:
+        rows = conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                            "ORDER BY name").fetchall()
+    return {"kind": "sqlite", "tables": [n for t, n in rows if t == "table"],
+            "views": [n for t, n in rows if t == "view"], "functions": [],
+            "indices": [n for t, n in rows if t == "index"], "extensions": [], "age_projection_created": False,
+            "embedding_dim": embedding_dim, "embedding_dim_migrated": False}
+
+
 def schema_init(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    db = open_store(args.store_url)
+    """Contract §5.3: open the store (same bootstrap as serve) and report what it holds."""
+    db = _open_url(args.store_url, args.embedding_dim)
     try:
-        doc = {"url": args.store_url, "kind": db.backend, "tables": ["memories", "schema_version"], "views": [],
-               "functions": [], "indices": [], "extensions": getattr(db, "extensions", []),
-               "schema_version": db.schema_version(), "age_projection_created": bool(getattr(db, "age", False)),
-               "embedding_dim": args.embedding_dim, "embedding_dim_migrated": False}
+        if db.backend == "postgres":
+            described = db.describe()  # type: ignore[attr-defined]
+        else:
+            described = {**_describe_sqlite(sqlite_path(args.store_url), args.embedding_dim),
+                         "schema_version": db.schema_version()}
     finally:
         db.close()
-    out(args, doc, f"schema ready: {doc['kind']} v{doc['schema_version']}")
+    doc = {"url": redact_url(args.store_url), **described}
+    text = (f"schema ready: {doc['kind']} v{doc['schema_version']}, {len(doc['tables'])} tables, "
+            f"extensions {','.join(doc['extensions']) or '-'}, AGE graph memory_graph: "
+            f"{'yes' if doc['age_projection_created'] else 'no'}, embedding dim {doc['embedding_dim']}"
+            f"{' (migrated)' if doc['embedding_dim_migrated'] else ''}")
+    out(args, doc, text)
     return 0 if doc["schema_version"] == SCHEMA_VERSION else 1

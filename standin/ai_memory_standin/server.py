@@ -151,6 +151,8 @@ class App:
                "federation_enabled": self.fed is not None}
         if self.faults:
             doc["standin_faults"] = sorted(self.faults)
+        if self.store.backend == "postgres" and not self.store.ping():  # contract §3.5: DB check failure -> 503
+            doc["status"] = "error"
         return doc
 
     def capabilities(self) -> dict[str, Any]:
@@ -303,7 +305,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, q: dict[str, str]) -> tuple[int, Any, dict[str, str] | None]:
         app = self.app
         if path == "/api/v1/health" and method == "GET":
-            return 200, app.health(), None
+            doc = app.health()
+            return (200 if doc["status"] == "ok" else 503), doc, None
         if path in ("/metrics", "/api/v1/metrics") and method == "GET":
             return 200, app.metrics(), None
         if path == "/api/v1/capabilities" and method == "GET":

@@ -17,6 +17,7 @@ from typing import Any
 from tests.standin.pki import CA, Identity
 
 API_KEY = "test-api-key-0123456789"
+HOST_PYTHON = "/usr/bin/python3"
 AGENT = "ai:tester"
 
 
@@ -113,6 +114,7 @@ class Cluster:
     faults: str = ""
     timeout_ms: int = 2000
     catchup_secs: int = 1
+    store_urls: dict[int, str] = field(default_factory=dict)  # node index -> --store-url (postgres-backed node)
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -133,7 +135,11 @@ class Cluster:
             (home / ".config" / "ai-memory" / "config.toml").write_text(
                 f'api_key = "{API_KEY}"\ntier = "keyword"\n[admin]\nagent_ids = ["{AGENT}"]\n')
             peers = ",".join(f"https://127.0.0.1:{p}" for j, p in enumerate(self.ports) if j != i)
-            args = [str(self.binary), "--db", str(home / "ai-memory.db"), "serve", "--host", "127.0.0.1",
+            # a postgres-backed node has no --db (exclusive with --store-url; its scratch ./ai-memory.db is in
+            # home, the cwd) and runs on Debian's python3, which has python3-psycopg
+            url = self.store_urls.get(i)
+            head = [HOST_PYTHON, str(self.binary)] if url else [str(self.binary), "--db", str(home / "ai-memory.db")]
+            args = [*head, "serve", *(["--store-url", url] if url else []), "--host", "127.0.0.1",
                     "--port", str(self.ports[i]), "--tls-cert", str(server.cert), "--tls-key", str(server.key),
                     "--mtls-allowlist", str(self.root / "allowlist.txt"), "--quorum-ca-cert", str(self.ca.path),
                     "--shutdown-grace-secs", "5", "--catchup-interval-secs", str(self.catchup_secs)]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 
 
 class Conflict(Exception):
@@ -15,6 +19,10 @@ class Conflict(Exception):
 
 class Ambiguous(Exception):
     """An id prefix that matches more than one memory."""
+
+
+class StoreError(ValueError):
+    """The store cannot be opened or used (missing extension, unreachable server, SQLite-only operation)."""
 
 
 class Store(Protocol):
@@ -31,14 +39,47 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url_or_path: str) -> Store:
-    if url_or_path.startswith(("postgres://", "postgresql://")):
-        raise ValueError("the stand-in has no PostgreSQL store yet (see docs/standin.md); use SQLite (--db)")
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
+_PASSWORD_PARAM = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (userinfo or ?password=) replaced by ***, for logs and reports."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable store url>"
+    out = url
+    if password is not None:
+        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        out = out.replace(f"//{parts.netloc}", f"//{userinfo.split(':', 1)[0]}:***@{hostinfo}", 1)
+    return _PASSWORD_PARAM.sub(r"\1***", out)
+
+
+def sqlite_path(url_or_path: str) -> str:
+    """sqlite:///abs/path -> /abs/path, sqlite://./rel.db -> ./rel.db, a plain path unchanged."""
+    if url_or_path.startswith("sqlite:///"):
+        return "/" + url_or_path[len("sqlite:///"):]
+    if url_or_path.startswith("sqlite://"):
+        return url_or_path[len("sqlite://"):]
+    return url_or_path
+
+
+def open_store(url_or_path: str, *, scratch: str | None = None, statement_timeout_s: float = 30.0,
+               embedding_dim: int = 384) -> Store:
+    """A SQLite store for a path or sqlite:// URL, a PostgreSQL store for postgres:// and postgresql:// URLs.
+
+    `scratch` is the SQLite file a postgres-backed daemon still opens (contract §2 step 2): it holds the
+    catch-up watermarks (sync_state) and the node identity; the CLI commands open PostgreSQL without it."""
+    if is_postgres_url(url_or_path):
+        from ai_memory_standin.store.postgres import PostgresStore
+
+        return PostgresStore(url_or_path, scratch=scratch, statement_timeout_s=statement_timeout_s,
+                             embedding_dim=embedding_dim)
     from ai_memory_standin.store.sqlite import SqliteStore
 
-    path = url_or_path
-    if path.startswith("sqlite:///"):
-        path = "/" + path[len("sqlite:///"):]
-    elif path.startswith("sqlite://"):
-        path = path[len("sqlite://"):]
-    return SqliteStore(path)
+    return SqliteStore(sqlite_path(url_or_path))
