@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the stand-in into one executable file (a zipapp run by Debian's python3): build/ai-memory."""
+"""Build the stand-in into one executable file (a zipapp run by Debian's /usr/bin/python3): build/ai-memory."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def build(out: Path) -> Path:
         shutil.copytree(HERE / "ai_memory_standin", src / "ai_memory_standin",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         partial = out.with_name(out.name + ".partial")
-        zipapp.create_archive(src, partial, interpreter="/usr/bin/env python3",
+        zipapp.create_archive(src, partial, interpreter="/usr/bin/python3",
                               main="ai_memory_standin.cli:_entry")
         partial.chmod(0o755)
         partial.replace(out)

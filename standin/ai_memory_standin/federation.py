@@ -22,6 +22,7 @@ RETRY_DELAY_S = 0.25
 CONNECT_TIMEOUT_S = 2.0
 CATCHUP_PAGE = 500
 DLQ_BATCH = 64
+FANOUT_WORKERS_PER_PEER = 16
 
 
 def log(msg: str) -> None:
@@ -111,7 +112,10 @@ class Federation:
         self.sender = f"host:{hostname}"
         self.faults = faults
         self.sync_trust_peer = sync_trust_peer
-        self.pool = ThreadPoolExecutor(max_workers=max(8, 4 * len(self.peers)), thread_name_prefix="fanout")
+        # one pool per peer (the real daemon spawns one task per peer per write): a slow or paused peer only
+        # delays its own pushes, never the acknowledgements of the others
+        self.pools = {peer.id: ThreadPoolExecutor(max_workers=FANOUT_WORKERS_PER_PEER,
+                                                  thread_name_prefix=f"fanout-{peer.id}") for peer in self.peers}
         self.stop_event = threading.Event()
         self.metrics = {"partial_quorum": 0, "fanout_dropped": 0, "retry_ok": 0, "retry_fail": 0}
         self._metrics_lock = threading.Lock()
@@ -176,11 +180,12 @@ class Federation:
             # sequential dispatch, so the peers after the first W-1 acks never receive the write
             gates = [threading.Event() for _ in self.peers]
             for i, peer in enumerate(self.peers):
-                self.pool.submit(self._chain, task, peer, gates[i], gates[i + 1] if i + 1 < len(gates) else None)
+                self.pools[peer.id].submit(self._chain, task, peer, gates[i],
+                                           gates[i + 1] if i + 1 < len(gates) else None)
             gates[0].set()
         else:
             for peer in self.peers:
-                self.pool.submit(task, peer, None)
+                self.pools[peer.id].submit(task, peer, None)
 
         with rnd.cond:
             while True:
@@ -278,7 +283,8 @@ class Federation:
         self.stop_event.set()
         if self._thread is not None:
             self._thread.join(wait_s)
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
         for peer in self.peers:
             peer.close()
 

@@ -53,6 +53,25 @@ def test_paused_peers_give_unreachable(make_cluster) -> None:  # type: ignore[no
             node.signal(signal.SIGCONT)
 
 
+def test_a_paused_peer_never_delays_the_others_acks(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    """Each write waits for W, not for the slowest peer: with one peer SIGSTOPped, many writes in a row (more
+    than any bounded fan-out pool can hold hanging pushes for) are all 201 with the other peer's ack."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cluster = make_cluster(timeout_ms=1000)
+    paused = cluster.nodes[2]
+    paused.signal(signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda i: write(cluster.nodes[0], f"pause-{i}"), range(60)))
+        assert [r.status for r in results] == [201] * 60, [r.body for r in results if r.status != 201][:3]
+        assert all(r.body["quorum_acks"] == 2 for r in results)
+    finally:
+        paused.signal(signal.SIGCONT)
+    last = results[-1].body["id"]
+    assert wait_for(lambda: on_node(paused, last), 15), "the resumed peer never got the writes"
+
+
 def test_one_peer_down_still_201_and_catch_up_after_restart(cluster: Cluster) -> None:
     down = cluster.nodes[2]
     down.stop(signal.SIGKILL)
