@@ -58,6 +58,15 @@ def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
         reasons.append(f"recomputed verdict disagrees: the history says valid={recomputed['valid']} "
                        f"({'; '.join(recomputed['reasons'][:3])})")
         entry["status"] = "recomputed_mismatch"
+    shipgate = recomputed.get("shipgate")
+    if isinstance(shipgate, dict):
+        # a ship-gate artifact: its ship-gate keys (read by the ship-gate's dashboards) must be what its history says
+        claimed = {k: doc.get(k) for k in shipgate}
+        if claimed != shipgate:
+            wrong = sorted(k for k in shipgate if claimed[k] != shipgate[k])
+            reasons.append(f"ship-gate keys {wrong} disagree with the history")
+            entry["status"] = "recomputed_mismatch"
+        entry["shipgate"] = shipgate
     for fname, fig in doc["figures"].items():
         reasons += figure_problems(fname, fig) if fig["threshold"] is not None or fig["denominator"] == 0 else []
     if reasons and entry["status"] == "ok":
@@ -120,7 +129,9 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         "undeclared_files": undeclared,
         "provenance": prov,
         "plays": plays.data if plays is not None and plays.status == "ok" else None,
-        "phases": [],
+        # the ship-gate's own view, for its readers: one object per phase artifact, with our verdict
+        "phases": [{**entry["shipgate"], "pass": entry["status"] == "pass", "reasons": entry["reasons"]}
+                   for entry in checks.values() if "shipgate" in entry],
     }
 
 

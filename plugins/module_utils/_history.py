@@ -169,3 +169,42 @@ def read_history(path: str) -> tuple[list[dict[str, Any]], list[str]]:
             problems.append(f"history {path}: line {n} has index {op.get('index')!r}, expected {n - 1}")
         ops.append(op)
     return ops, problems
+
+
+def matching(ops: list[dict[str, Any]], f: str, types: list[str] | tuple[str, ...], step: str | None = None,
+             namespace: str | None = None, after_index: int = -1) -> list[dict[str, Any]]:
+    """Ops of function ``f`` and a type in ``types`` (and ``step``/``value.namespace`` when given) after an index."""
+    found = []
+    for op in ops:
+        if op.get("f") != f or op.get("type") not in types or int(op.get("index", -1)) <= after_index:
+            continue
+        if step is not None and op.get("step") != step:
+            continue
+        value = op.get("value") if isinstance(op.get("value"), dict) else {}
+        if namespace is not None and value.get("namespace") != namespace:
+            continue
+        found.append(op)
+    return found
+
+
+def tail(path: str, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Ops appended since byte ``offset`` (complete lines only) and the offset to continue from: a cheap way to
+    follow a history another process is writing. Unparseable lines are skipped here; read_history reports them."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except OSError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    ops = []
+    for line in chunk[:end].split(b"\n"):
+        try:
+            op = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(op, dict):
+            ops.append(op)
+    return ops, offset + end + 1

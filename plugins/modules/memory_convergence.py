@@ -76,6 +76,15 @@ options:
     type: list
     elements: str
     default: [heal, restart, start]
+  follow_writes:
+    description:
+      - Poll while the writes are still being made (an C(async) M(aimemory.swarm.memory_workload) on the same
+        history). Each round re-reads the history and waits for every write acknowledged so far, until the history
+        holds this many completed writes of O(write_steps) and all of them converged, or the deadline passes.
+      - Then the reads interleave with the writes, so the time each write takes to reach every node can be judged
+        per write (ship-gate phase 2). 0 waits only for the writes already in the history.
+    type: int
+    default: 0
 attributes:
   check_mode:
     description: Reads every node once and reports, without appending to the history.
@@ -180,7 +189,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     judge,
     select_writes,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots, Write
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     ENDPOINT_ARGSPEC,
     Endpoint,
@@ -266,6 +275,7 @@ def main() -> None:
             once=dict(type="bool", default=False),
             confirm_by_id=dict(type="bool", default=True),
             anchor_events=dict(type="list", elements="str", default=list(ANCHOR_EVENTS)),
+            follow_writes=dict(type="int", default=0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -273,8 +283,8 @@ def main() -> None:
     p = module.params
     if not p["nodes"] or any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in p["nodes"]):
         module.fail_json(msg="nodes: every item needs a name and a url")
-    if p["deadline"] <= 0 or p["interval"] <= 0:
-        module.fail_json(msg="deadline and interval must be > 0")
+    if p["deadline"] <= 0 or p["interval"] <= 0 or p["follow_writes"] < 0:
+        module.fail_json(msg="deadline and interval must be > 0, follow_writes >= 0")
     ops, problems = read_history(p["history"])
     for problem in problems:
         module.warn(problem)
@@ -293,16 +303,27 @@ def main() -> None:
     start = time.monotonic()
     deadline = start + p["deadline"]
     polls = 0
+    selection = {"namespace": p["namespace"], "write_steps": p["write_steps"]}
+
+    def completed(found: list[Write]) -> int:
+        return sum(1 for w in found if w.completion is not None)
+
+    following = p["follow_writes"] > 0 and completed(writes) < p["follow_writes"]
     try:
         while True:
             polls += 1
+            if following:  # the writes are still being made (an async workload): wait for the new ones too
+                current = select_writes(read_history(p["history"])[0], selection)[0]
+                observer.set_required([w for w in current if w.type == "ok" or (p["include_kept"] and w.kept)])
+                required = observer.required
+                following = completed(current) < p["follow_writes"]
             for name in names:
                 rec = poller.read(name, deadline + float(p["timeout"]))
                 snapshots.add(rec)
                 observer.observe(rec)
-            done = bool(required) and observer.converged()
+            done = bool(required) and observer.converged() and not following
             now = time.monotonic()
-            if done or not required or p["once"] or module.check_mode or now >= deadline:
+            if done or (not required and not following) or p["once"] or module.check_mode or now >= deadline:
                 break
             time.sleep(min(p["interval"], max(0.0, deadline - now)))
         if p["confirm_by_id"] and not module.check_mode:
@@ -324,8 +345,8 @@ def main() -> None:
     final_ops = read_history(p["history"])[0]
     final_writes = select_writes(final_ops, {"namespace": p["namespace"], "write_steps": p["write_steps"]})[0]
     final_required = [w for w in final_writes if w.type == "ok" or (p["include_kept"] and w.kept)]
-    result = judge(final_ops, names, final_required, attempted=writes, anchor=anchor_op(final_ops, p["anchor_events"]),
-                   namespace=p["namespace"])
+    result = judge(final_ops, names, final_required, attempted=final_writes,
+                   anchor=anchor_op(final_ops, p["anchor_events"]), namespace=p["namespace"])
     missing = result["lost"] + result["corrupted"] + result["diverged"]
     module.exit_json(changed=poller.appended > 0, converged=converged, required=len(required), seconds=seconds,
                      polls=polls, per_node_counts=result["per_node_counts"],

@@ -35,6 +35,14 @@ options:
     description: Concurrent workers (Jepsen processes); each is one C(process) in the history.
     type: int
     default: 1
+  agents:
+    description:
+      - Agent identities writing concurrently; worker C(i) sends C(X-Agent-Id) C(agents[i % len(agents)]) and
+        records it in every op, instead of O(agent_id). O(concurrency) must be at least their number.
+      - Reads keep using O(agent_id); use a non-private O(scope) so they can see every agent's writes.
+    type: list
+    elements: str
+    default: []
   namespace:
     description: Namespace of the writes; use a fresh one per check (or cycle) so checks never see each other.
     type: str
@@ -68,6 +76,16 @@ options:
     description: Seconds after which no new write starts (each request still has O(timeout)).
     type: float
     default: 300
+  until_event:
+    description:
+      - Keep writing until a nemesis op of this name (for example C(kill)) is appended to O(history) by another task,
+        then stop; O(count) is then a cap. Run the module with C(async) and inject the fault meanwhile, so writes are
+        certainly in flight when it lands (a kill mid-write, not between writes).
+    type: str
+  stagger:
+    description: Seconds each worker waits between two of its writes (0 writes back to back).
+    type: float
+    default: 0
 attributes:
   check_mode:
     description: Plans the writes without sending them or touching the history.
@@ -168,6 +186,11 @@ deadline_reached:
   returned: always
   type: bool
   sample: false
+until_event_seen:
+  description: With O(until_event), whether the event stopped the writes (false means O(count) ran out first).
+  returned: when O(until_event) is set
+  type: bool
+  sample: true
 history:
   description: Path of the history file.
   returned: always
@@ -193,6 +216,7 @@ def main() -> None:
             leaders=dict(type="list", elements="dict", required=True),
             count=dict(type="int", default=10),
             concurrency=dict(type="int", default=1),
+            agents=dict(type="list", elements="str", default=[]),
             namespace=dict(type="str", required=True),
             title_prefix=dict(type="str", default="w"),
             scope=dict(type="str", choices=list(SCOPES), default="collective"),
@@ -200,6 +224,8 @@ def main() -> None:
             history=dict(type="path", required=True),
             step=dict(type="str", default="main"),
             deadline=dict(type="float", default=300.0),
+            until_event=dict(type="str"),
+            stagger=dict(type="float", default=0.0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -208,8 +234,12 @@ def main() -> None:
     leaders = p["leaders"]
     if not leaders or any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in leaders):
         module.fail_json(msg="leaders: every item needs a name and a url")
-    if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0:
-        module.fail_json(msg="count must be >= 0, concurrency >= 1 and deadline > 0")
+    if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0 or p["stagger"] < 0:
+        module.fail_json(msg="count must be >= 0, concurrency >= 1, deadline > 0 and stagger >= 0")
+    if p["agents"] and p["concurrency"] < len(p["agents"]):
+        module.fail_json(msg=f"concurrency={p['concurrency']} is less than the {len(p['agents'])} agents")
+    if p["agents"] and p["scope"] == "private":
+        module.fail_json(msg="agents with scope=private: the reads (agent_id) could not see the other agents' writes")
     args = endpoint_kwargs(p)
     try:
         for leader in leaders:  # refuse bad URLs or unreadable certificate files before any op is recorded
@@ -226,10 +256,10 @@ def main() -> None:
         titles = [f"{p['title_prefix']}-{n:05d}" for n in (first, first + p["count"] - 1)] if p["count"] else []
         module.exit_json(changed=p["count"] > 0, attempted=0, ok=0, fail=0, info=0, acked=0, acked_ids=[],
                          statuses={}, titles=titles, namespace=p["namespace"], scope=p["scope"], seconds=0.0,
-                         deadline_reached=False, history=p["history"])
+                         deadline_reached=False, until_event_seen=None, history=p["history"])
     workload = WriteWorkload(History(p["history"]), pairs, args, p["namespace"], p["title_prefix"], p["scope"],
-                             p["step"], p["tier"], first, process)
-    result = workload.run(p["count"], p["concurrency"], p["deadline"])
+                             p["step"], p["tier"], first, process, p["agents"])
+    result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"])
     errors = result.pop("errors")
     if errors:
         module.fail_json(msg="workload worker(s) failed: " + "; ".join(errors), **result)

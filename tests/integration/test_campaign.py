@@ -130,7 +130,8 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     assert doc["overall_pass"] is True and doc["reasons"] == []
     assert set(doc["declared_checks"]) == {"s1_quorum_write", "s2_quorum_not_met", "s3_mtls_allowlist",
                                            "s4_partition_convergence", "phase1-node-a", "phase1-node-b",
-                                           "phase1-node-c"}
+                                           "phase1-node-c", "phase2", "phase4"}
+    assert [p["phase"] for p in doc["phases"]] == [1, 1, 1, 2, 4] and all(p["pass"] for p in doc["phases"])
     phase1 = json.loads((ROOT / "evidence" / kept_swarm / "phase1-node-a.json").read_text())
     assert phase1["phase"] == 1 and phase1["host"] == "node-a" and phase1["snapshot_count"] == 1
     for name, entry in doc["checks"].items():
@@ -142,6 +143,14 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     assert prov["topology"]["n"] == 3 and prov["topology"]["w"] == 2
     s4 = json.loads((ROOT / "evidence" / kept_swarm / "s4_partition_convergence.json").read_text())
     assert s4["details"]["time_to_converge_ms"] is not None
+    phase2 = json.loads((ROOT / "evidence" / kept_swarm / "phase2.json").read_text())
+    assert phase2["total_writes"] == phase2["ok"] == 200 and phase2["fail"] == 0
+    assert phase2["probe1_single_peer_down"] == "201" and phase2["probe2_both_peers_down"] == "503"
+    assert phase2["details"]["burst"]["time_to_converge_p99_ms"] is not None
+    phase4 = json.loads((ROOT / "evidence" / kept_swarm / "phase4.json").read_text())
+    assert set(phase4["convergence_by_fault"]) == {"kill_primary_mid_write", "partition_minority",
+                                                   "drop_random_acks", "clock_skew_peer"}
+    assert all(v == 1.0 for v in phase4["convergence_by_fault"].values())
     assert (ROOT / "evidence" / "latest").resolve().name == kept_swarm
 
 
@@ -153,20 +162,27 @@ def test_second_converge_changes_nothing(kept_swarm: str) -> None:
     assert {h: c["changed"] for h, c in counts.items() if c["changed"]} == {}
 
 
-@pytest.mark.parametrize("fault,check,cause", [
-    ("backup_no_snapshot", "phase1-node-a", "backup: failed"),
-    ("drop_fanout", "s1_quorum_write", "acknowledged write(s) missing"),
-    ("phantom_ack", "s2_quorum_not_met", "expected 503 quorum_not_met"),
-    ("ack_without_quorum", "s2_quorum_not_met", "expected 503 quorum_not_met"),
-    ("mtls_accept_any", "s3_mtls_allowlist", "own_ca_unlisted"),
-    ("no_catchup", "s2_quorum_not_met", "after restart"),
-])
-def test_fault_switch_turns_the_right_check_red(kept_swarm: str, fault: str, check: str, cause: str) -> None:
+# Each fault switch of the stand-in, with every check it must turn red and the cause each must name. Phase 4
+# rehearses only partition_minority in one cycle (the class these faults bear on), to keep the run short.
+REHEARSALS = {
+    "backup_no_snapshot": {"phase1-node-a": "backup: failed"},
+    "drop_fanout": {"s1_quorum_write": "acknowledged write(s) missing", "phase2": "missing in the burst"},
+    "phantom_ack": {"s2_quorum_not_met": "expected 503 quorum_not_met", "phase2": "probes: "},
+    "ack_without_quorum": {"s2_quorum_not_met": "expected 503 quorum_not_met",
+                           "phase4": "not refused with 503 quorum_not_met"},
+    "mtls_accept_any": {"s3_mtls_allowlist": "own_ca_unlisted"},
+    "no_catchup": {"s2_quorum_not_met": "after restart", "phase4": "missing after heal"},
+}
+
+
+@pytest.mark.parametrize("fault", sorted(REHEARSALS))
+def test_fault_switch_turns_the_right_checks_red(kept_swarm: str, fault: str) -> None:
+    expected = REHEARSALS[fault]
     name = f"{kept_swarm}-fault-{fault}"
-    if check.startswith("phase1"):
-        declared = {"campaign_standin_faults": [fault], "campaign_checks": [], "campaign_phases": ["phase1"]}
-    else:
-        declared = {"campaign_standin_faults": [fault], "campaign_checks": [check], "campaign_phases": []}
+    phases = sorted({c.split("-")[0] for c in expected if c.startswith("phase")})
+    declared = {"campaign_standin_faults": [fault], "campaign_checks": [c for c in expected if c.startswith("s")],
+                "campaign_phases": phases, "campaign_chaos_classes": ["partition_minority"],
+                "campaign_chaos_cycles": 1}
     result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS,
                   "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
                   "-e", json.dumps(declared))
@@ -174,6 +190,7 @@ def test_fault_switch_turns_the_right_check_red(kept_swarm: str, fault: str, che
     doc = summary(name)
     assert doc["overall_pass"] is False
     assert doc["provenance"]["binary"]["faults"] == [fault]
-    entry = doc["checks"][check]
-    assert entry["status"] in ("fail", "recomputed_mismatch")
-    assert any(cause in r for r in entry["reasons"]), entry["reasons"]
+    for check, cause in expected.items():
+        entry = doc["checks"][check]
+        assert entry["status"] in ("fail", "recomputed_mismatch"), (check, entry)
+        assert any(cause in r for r in entry["reasons"]), (check, entry["reasons"])

@@ -106,6 +106,11 @@ class SetFull:
             return DIVERGED, ids[0]
         return (PRESENT if _same(st.snapshot[ids[0]], w) else CORRUPTED), ids[0]
 
+    def set_required(self, writes: list[Write]) -> None:
+        """Replace the writes waited for (a poller following a history that is still being written)."""
+        self.required = list(writes)
+        self.present = {n: sum(1 for w in self.required if self.where(n, w)[0] == PRESENT) for n in self.nodes}
+
     def converged(self) -> bool:
         return all(self.present[n] == len(self.required) for n in self.nodes)
 
@@ -334,3 +339,46 @@ def convergence(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, 
     details["writes_attempted"] = len(writes)
     details["writes_during_fault"] = None if during is None else len(during)
     return {"valid": not reasons, "reasons": reasons, "figures": figs, **details}
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: always a measured value); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
+    return ordered[int(min(rank, len(ordered))) - 1]
+
+
+def convergence_times(ops: list[dict[str, Any]], nodes: list[str], required: list[Write],
+                      reads: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, float | None]:
+    """Per required write (by title): ms from its acknowledgement to the first read after which every node held it
+    and kept holding it; None when some node never did. Resolution: one poll round of the reads."""
+    snapshots = Snapshots(ops)
+    sf = SetFull(nodes, [], snapshots)
+    sf.required = list(required)
+    since: dict[str, dict[Write, int]] = {n: {} for n in nodes}
+    for op in ops:
+        if op.get("f") not in (READ_F, GET_F) or op.get("node") not in since:
+            continue
+        if reads is not None and not reads(op):
+            continue
+        if not sf.observe(op):
+            continue
+        at = op_time(op)
+        node_since = since[op["node"]]
+        for w in required:
+            if sf.where(op["node"], w)[0] == PRESENT:
+                if w not in node_since and at is not None:
+                    node_since[w] = at
+            else:
+                node_since.pop(w, None)
+    out: dict[str, float | None] = {}
+    for w in required:
+        acked = time_ns(w.completion.get("time")) if w.completion else None
+        seen = [since[n].get(w) for n in nodes]
+        if acked is None or any(t is None for t in seen):
+            out[w.title] = None
+        else:
+            out[w.title] = round(max(0, max(t for t in seen if t is not None) - acked) / 1e6, 3)
+    return out

@@ -157,7 +157,9 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
     params: ``w``, ``n``, ``nodes``, ``leader``; optional ``namespace``, ``one_down_applies`` (default: N-1 >= W),
     ``live_during_one_down`` (nodes live during the one-down writes; default from the nemesis ops),
     ``shortfall_step``/``one_down_step`` (step labels of the writes, default ``shortfall``/``one_down``; writes
-    without a step are classed by the live nodes at their time), ``deadline_ms``.
+    without a step are classed by the live nodes at their time), ``deadline_ms``, ``check_all_up`` (default true:
+    writes made with every node up must be quorum acknowledgements; false when another checker judges them, as
+    phase 2 does for its burst).
     """
     quorum, size = int(params["w"]), int(params["n"])
     nodes, leader = [str(n) for n in params["nodes"]], str(params["leader"])
@@ -255,7 +257,8 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
                            + examples(missing))
 
     # 4. writes with every node up (if any): ordinary quorum writes
-    up_bad = [p for p in (ack_problem(w, quorum, len(live(w))) for w in all_up) if p]
+    up_bad = [p for p in (ack_problem(w, quorum, len(live(w))) for w in all_up) if p] \
+        if as_bool(params.get("check_all_up"), True) else []
     if up_bad:
         reasons.append(f"{len(up_bad)} write(s) with every node up not a quorum acknowledgement: {examples(up_bad)}")
 

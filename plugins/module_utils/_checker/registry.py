@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.backend import migration, postgres_backend
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.chaos import chaos
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import convergence
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.federation import federation
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.mtls import mtls_allowlist
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.quorum import quorum_shortfall, quorum_write
@@ -60,6 +63,10 @@ KINDS: dict[str, Checker] = {
     "mtls_allowlist": mtls_allowlist,
     "convergence": convergence,
     "partition_convergence": partition_convergence,
+    "federation": federation,
+    "chaos": chaos,
+    "postgres_backend": postgres_backend,
+    "migration": migration,
 }
 
 

@@ -12,6 +12,7 @@ failed before the request was sent), ``info`` when unknown (503 quorum_not_met w
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -19,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
-from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, tail
 
 PATH = "/api/v1/memories"
 SCOPES = ("private", "team", "unit", "org", "collective")
 RESPONSE_HEADERS = ("retry-after", "content-type")
+WATCH_INTERVAL_S = 0.02
 
 
 def digest(title: str, content: str) -> str:
@@ -71,15 +73,21 @@ def next_numbers(ops: list[dict[str, Any]], namespace: str, prefix: str) -> tupl
 
 
 class WriteWorkload:
-    """``count`` writes into ``namespace`` over ``leaders`` ([(name, url)], round-robin) by ``concurrency`` workers."""
+    """``count`` writes into ``namespace`` over ``leaders`` ([(name, url)], round-robin) by ``concurrency`` workers.
+
+    With ``agents``, worker ``i`` writes as ``agents[i % len(agents)]`` (its own ``X-Agent-Id``): several agents
+    writing concurrently, as ship-gate phase 2 does; otherwise every worker uses the endpoint's agent id.
+    """
 
     def __init__(self, history: History, leaders: list[tuple[str, str]], endpoint_args: dict[str, Any],
                  namespace: str, prefix: str, scope: str = "collective", step: str | None = None,
-                 tier: str = "mid", first_number: int = 0, first_process: int = 0) -> None:
+                 tier: str = "mid", first_number: int = 0, first_process: int = 0,
+                 agents: list[str] | None = None) -> None:
         if not leaders:
             raise ValueError("at least one leader is needed")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}")
+        self.agents = [str(a) for a in agents or []]
         self.history, self.leaders, self.endpoint_args = history, list(leaders), dict(endpoint_args)
         self.namespace, self.prefix, self.scope, self.step, self.tier = namespace, prefix, scope, step, tier
         self.first_number, self.first_process = first_number, first_process
@@ -98,8 +106,13 @@ class WriteWorkload:
                 "source": "api", "priority": 5, "scope": self.scope}
         return node, title, body
 
+    def agent_of(self, process: int) -> str | None:
+        if self.agents:
+            return self.agents[(process - self.first_process) % len(self.agents)]
+        return self.endpoint_args.get("agent_id")
+
     def _write(self, client: Endpoint, process: int, node: str, title: str, body: dict[str, Any]) -> None:
-        agent = self.endpoint_args.get("agent_id")
+        agent = self.agent_of(process)
         value = {"title": title, "namespace": self.namespace, "digest": digest(title, body["content"]),
                  "scope": self.scope, "agent_id": agent}
         request = {"method": "POST", "path": PATH, "title": title, "namespace": self.namespace,
@@ -118,26 +131,51 @@ class WriteWorkload:
             if kind == "ok" and isinstance(resp.body, dict) and isinstance(resp.body.get("id"), str):
                 self.acked_ids.append(resp.body["id"])
 
-    def run(self, count: int, concurrency: int = 1, deadline_s: float | None = None) -> dict[str, Any]:
-        """Run the writes; no new write starts after ``deadline_s`` seconds (each request has its own timeout)."""
+    def _watch(self, until_event: str, stop: threading.Event, seen: threading.Event) -> None:
+        """Set ``seen`` (and so stop the writers) once a nemesis op ``until_event`` is appended to the history."""
+        offset = os.path.getsize(self.history.path) if os.path.exists(self.history.path) else 0
+        while not stop.is_set():
+            ops, offset = tail(self.history.path, offset)
+            if any(op.get("process") == "nemesis" and op.get("f") == until_event for op in ops):
+                seen.set()
+                return
+            stop.wait(WATCH_INTERVAL_S)
+
+    def run(self, count: int, concurrency: int = 1, deadline_s: float | None = None, until_event: str | None = None,
+            stagger_s: float = 0.0) -> dict[str, Any]:
+        """Run the writes; no new write starts after ``deadline_s`` seconds (each request has its own timeout).
+
+        ``until_event``: write until a nemesis op of that name is appended to the history (``count`` is then a cap),
+        so the writes are certainly in flight when the fault lands; ``stagger_s``: pause of each worker between
+        two of its writes.
+        """
         start = time.monotonic()
         stop_at = start + deadline_s if deadline_s else None
         numbers = iter(range(self.first_number, self.first_number + count))
         errors: list[str] = []
+        finished, event_seen = threading.Event(), threading.Event()
+        watcher = None
+        if until_event:
+            watcher = threading.Thread(target=self._watch, args=(until_event, finished, event_seen), daemon=True)
+            watcher.start()
 
         def worker(process: int) -> None:
             clients: dict[str, Endpoint] = {}
+            first = True
             try:
                 while True:
+                    if not first and stagger_s > 0 and finished.wait(stagger_s):
+                        return
+                    first = False
                     with self._lock:
                         n = next(numbers, None)
-                        if n is None or (stop_at is not None and time.monotonic() >= stop_at):
+                        if n is None or (stop_at is not None and time.monotonic() >= stop_at) or event_seen.is_set():
                             return
                         self.attempted += 1
                     node, title, body = self.plan(n)
                     if node not in clients:
                         url = dict(self.leaders)[node]
-                        clients[node] = Endpoint(url, **self.endpoint_args)
+                        clients[node] = Endpoint(url, **{**self.endpoint_args, "agent_id": self.agent_of(process)})
                     self._write(clients[node], process, node, title, body)
             except Exception as exc:  # a worker that dies must not hide: the module reports it
                 with self._lock:
@@ -147,9 +185,16 @@ class WriteWorkload:
                     client.close()
 
         workers = max(1, min(int(concurrency), max(1, count)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for i in range(workers):
-                pool.submit(worker, self.first_process + i)
+        if self.agents and workers < len(self.agents):
+            raise ValueError(f"{len(self.agents)} agents need at least as many workers, got {workers}")
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for i in range(workers):
+                    pool.submit(worker, self.first_process + i)
+        finally:
+            finished.set()
+            if watcher is not None:
+                watcher.join(5)
         last = self.first_number + self.attempted - 1
         titles = [f"{self.prefix}-{n:05d}" for n in (self.first_number, last)] if self.attempted else []
         return {"attempted": self.attempted, "ok": self.counts["ok"], "fail": self.counts["fail"],
@@ -157,5 +202,6 @@ class WriteWorkload:
                 "statuses": dict(sorted(self.statuses.items())), "seconds": round(time.monotonic() - start, 3),
                 "namespace": self.namespace, "scope": self.scope,
                 "titles": titles,
-                "deadline_reached": bool(stop_at is not None and self.attempted < count),
+                "deadline_reached": bool(stop_at is not None and self.attempted < count and not event_seen.is_set()),
+                "until_event_seen": event_seen.is_set() if until_event else None,
                 "errors": errors}

@@ -121,3 +121,25 @@ def test_errors_of_checks_that_could_not_complete_are_reasons(green: Path) -> No
     summary = summarize(green)
     assert not summary["overall_pass"]
     assert "s1_again: could not complete: node-b unreachable" in summary["reasons"]
+
+
+def test_shipgate_phases_come_from_the_history_and_lying_keys_are_red(tmp_path: Path) -> None:
+    from tests.unit.plugins.module_utils.test_phases import P2, p2_history
+
+    d = tmp_path / "evidence" / "c2"
+    assert cli.main(["init", "--evidence-dir", str(d), "--campaign-id", "c2", "--declare", "phase2"]) == 0
+    ops = p2_history().ops
+    result = check("federation", ops, P2)
+    doc = {"check": "phase2", "kind": "federation", "params": P2, "pass": True, "reasons": [],
+           "figures": result["figures"], "started_at": "2026-11-22T10:00:00Z", "ended_at": "2026-11-22T10:01:00Z",
+           "history": ops, "details": {"shipgate": result["shipgate"]}, **result["shipgate"]}
+    write_json_atomic(d / "phase2.json", doc)
+    summary = summarize(d)
+    assert summary["checks"]["phase2"]["status"] == "pass", summary["checks"]["phase2"]
+    assert summary["phases"] == [{**result["shipgate"], "pass": True, "reasons": []}]
+    write_json_atomic(d / "phase2.json", {**doc, "counts": {"a": 200, "b": 200, "c": 200}})
+    summary = summarize(d)
+    entry = summary["checks"]["phase2"]
+    assert entry["status"] == "recomputed_mismatch"
+    assert any("ship-gate keys ['counts'] disagree with the history" in r for r in entry["reasons"])
+    assert summary["phases"][0]["pass"] is False

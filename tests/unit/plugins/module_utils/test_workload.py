@@ -126,3 +126,47 @@ def test_a_failed_page_or_an_ignored_offset_is_no_read(pki: PKI, tmp_path: Path)
     with Endpoint(srv.url, **{**pki.client_args(), "timeout": 1}) as c:
         res = read_namespace(c, "ns")
     assert res.memories is None and res.error_class == "connect_refused"
+
+
+def test_agents_write_concurrently_each_with_its_own_identity(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    path = str(tmp_path / "h.jsonl")
+    leaders = [(n, cluster.url(n)) for n in ("node-a", "node-b", "node-c")]
+    agents = ["ai:agent-alice", "ai:agent-bob", "ai:agent-charlie", "ai:agent-dana"]
+    wl = WriteWorkload(History(path), leaders, pki.client_args(), "ns-agents", "p2", agents=agents)
+    summary = wl.run(20, concurrency=4)
+    assert summary["errors"] == [] and summary["ok"] == 20
+    writes, _ = pair_writes(read_history(path)[0])
+    assert {w.agent_id for w in writes} == set(agents)
+    assert {w.node for w in writes} == {"node-a", "node-b", "node-c"}
+    assert all(w.invoke["request"]["agent_id"] == w.agent_id for w in writes)
+    with pytest.raises(ValueError, match="4 agents need at least as many workers"):
+        WriteWorkload(History(path), leaders, pki.client_args(), "ns-agents", "q", agents=agents).run(8, 2)
+
+
+def test_writes_run_until_the_event_lands(pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    path = str(tmp_path / "h.jsonl")
+    history = History(path)
+    wl = WriteWorkload(history, [("node-a", cluster.url("node-a"))], pki.client_args(), "ns-until", "k")
+
+    def nemesis() -> None:
+        deadline = time.monotonic() + 20
+        while len(pair_writes(read_history(path)[0])[0]) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        history.append({"process": "nemesis", "type": "info", "f": "kill", "value": ["node-a"]})
+
+    thread = threading.Thread(target=nemesis)
+    thread.start()
+    summary = wl.run(100_000, concurrency=2, until_event="kill")
+    thread.join()
+    assert summary["until_event_seen"] is True and summary["deadline_reached"] is False
+    assert 10 <= summary["attempted"] < 100_000
+    ops = read_history(path)[0]
+    kill = next(op["index"] for op in ops if op["f"] == "kill")
+    # the writers stop within one watch interval of the event (a few writes of a fast fake at most)
+    assert sum(1 for op in ops if op["f"] == "write" and op["type"] == "invoke" and op["index"] > kill) < 50
+    staggered = WriteWorkload(history, [("node-a", cluster.url("node-a"))], pki.client_args(), "ns-stagger", "s")
+    summary = staggered.run(4, concurrency=1, stagger_s=0.1)
+    assert summary["ok"] == 4 and summary["seconds"] >= 0.3

@@ -11,15 +11,22 @@ import yaml
 from ansible.module_utils import basic
 from ansible_collections.aimemory.swarm.plugins.doc_fragments.endpoint import ModuleDocFragment
 from ansible_collections.aimemory.swarm.plugins.modules import (
+    ai_memory_migration,
+    clock_skew,
     history_check,
     history_event,
+    history_wait,
     memory_convergence,
+    memory_request,
     memory_workload,
     mtls_probe,
     network_partition,
+    node_clock,
+    node_process,
 )
 
-MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition]
+MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition,
+           node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration]
 
 
 class Captured(Exception):

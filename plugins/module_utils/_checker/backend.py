@@ -1,0 +1,217 @@
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""PostgreSQL checkers: S5, the Postgres + AGE backend (T4 contract), and ship-gate phase 3, migration.
+
+S5 (``postgres_backend``): a node started with ``--store-url postgres://`` reports ``storage_backend: postgres``
+and the schema version the binary expects (54 for v0.7); a create is 201 and a get 200 with the tier's expiry
+backfilled (mid: created + 7 days, short: + 6 hours, long: none); the row is visible in PostgreSQL by a direct
+query; an AGE Cypher CREATE (:Agent)-[:WROTE]->(:Memory) followed by MATCH returns it. Routes the backend does not
+serve answer 501 with the contract's body: they are recorded, not counted as failures.
+
+Phase 3 (``migration``): see ``_workload/migration.py`` for the steps; every count, every error list and every row
+digest is judged, in both directions, and the re-run must leave PostgreSQL unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import examples, select_writes
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure, response, status, time_ns
+
+TIER_TTL_S = {"short": 6 * 3600, "mid": 7 * 86400, "long": None}
+ROUTE_501_KEYS = {"error", "endpoint", "method", "storage_backend", "remediation"}
+
+
+def _last(ops: list[dict[str, Any]], f: str, step: str | None = None) -> dict[str, Any] | None:
+    found = [op for op in ops if op.get("f") == f and op.get("type") in ("ok", "fail", "info")
+             and (step is None or op.get("step") == step)]
+    return found[-1] if found else None
+
+
+def _seconds(text: Any) -> float | None:
+    ns = time_ns(text) if isinstance(text, str) else None
+    return ns / 1e9 if ns is not None else None
+
+
+def _agtype_row(row: Any) -> dict[str, Any]:
+    """A Cypher result row: agtype values arrive as text (strings JSON-quoted: '"swarm-tester"')."""
+    if not isinstance(row, dict):
+        return {}
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        out[key] = value
+    return out
+
+
+def postgres_backend(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """S5. params: ``node``, ``namespace``, ``schema_version`` (54), ``agent`` and ``memory`` (the Cypher ids)."""
+    expected_schema = int(params.get("schema_version", 54))
+    checks: dict[str, str | None] = {}  # assertion -> None when it held, else why not
+
+    caps_op = _last(ops, "capabilities")
+    caps = response(caps_op) if caps_op else {}
+    if caps_op is None or status(caps_op) != 200:
+        checks["capabilities"] = f"capabilities not read (status {status(caps_op) if caps_op else 'none'})"
+    else:
+        backend, schema = caps.get("storage_backend"), caps.get("db_schema_version")
+        checks["capabilities"] = None if backend == "postgres" else f"storage_backend {backend!r}, expected postgres"
+        checks["schema_version"] = None if schema == expected_schema else \
+            f"db_schema_version {schema!r}, expected {expected_schema}"
+    checks.setdefault("schema_version", "capabilities not read")
+
+    writes, problems = select_writes(ops, {"namespace": params.get("namespace")})
+    acked = [w for w in writes if w.type == "ok" and w.id]
+    checks["create_201"] = None if acked else \
+        f"no 201 create ({', '.join(str(w.status or w.type) for w in writes) or 'no write attempted'})"
+    memory: dict[str, Any] = {}
+    if acked:
+        get_op = _last(ops, "get_memory")
+        memory = (response(get_op).get("memory") or {}) if get_op else {}
+        if get_op is None or status(get_op) != 200 or memory.get("id") != acked[0].id:
+            checks["get_200"] = f"get of {acked[0].id} answered {status(get_op) if get_op else 'nothing'}"
+        elif memory.get("title") != acked[0].title:
+            checks["get_200"] = f"get returned title {memory.get('title')!r}, written {acked[0].title!r}"
+        else:
+            checks["get_200"] = None
+        tier = memory.get("tier")
+        created, expires = _seconds(memory.get("created_at")), _seconds(memory.get("expires_at"))
+        ttl = TIER_TTL_S.get(str(tier), "unknown")
+        if not memory:
+            checks["expiry_backfilled"] = "no memory read back"
+        elif ttl == "unknown":
+            checks["expiry_backfilled"] = f"unknown tier {tier!r}"
+        elif ttl is None:
+            checks["expiry_backfilled"] = None if expires is None else f"tier long has expires_at {expires}"
+        elif created is None or expires is None or abs(expires - created - ttl) > 2:
+            checks["expiry_backfilled"] = (f"tier {tier}: expires_at {memory.get('expires_at')!r} is not created_at "
+                                           f"{memory.get('created_at')!r} + {ttl} s")
+        else:
+            checks["expiry_backfilled"] = None
+        sql = _last(ops, "sql")
+        rows = (sql.get("value") or {}).get("rows") if sql else None
+        checks["row_in_postgres"] = None if sql and sql.get("type") == "ok" and rows == 1 and \
+            (sql.get("value") or {}).get("id") == acked[0].id else f"direct query found {rows!r} row(s) for the id"
+    else:
+        for name in ("get_200", "expiry_backfilled", "row_in_postgres"):
+            checks[name] = "no memory was created"
+    cypher = _last(ops, "cypher")
+    matched = [_agtype_row(r) for r in (cypher.get("value") or {}).get("matched") or []] if cypher else None
+    want = {"agent": params.get("agent"), "memory": params.get("memory")}
+    checks["age_cypher"] = None if cypher and cypher.get("type") == "ok" and matched and want in matched \
+        else f"MATCH returned {matched!r}, expected {want}"
+
+    not_served, served, wrong = [], [], []
+    for op in ops:
+        if op.get("f") != "route" or op.get("type") == "invoke":
+            continue
+        route = f"{(op.get('value') or {}).get('method')} {(op.get('value') or {}).get('path')}"
+        body = response(op)
+        if status(op) == 501:
+            if set(body) != ROUTE_501_KEYS or body.get("storage_backend") != "postgres":
+                wrong.append(f"{route}: 501 body keys {sorted(body)}")
+            else:
+                not_served.append(route)
+        else:
+            served.append(f"{route}: {status(op) or op.get('error_class')}")
+    if wrong:
+        checks["route_gate"] = f"501 without the contract's body: {examples(wrong)}"
+    reasons = list(problems) + [f"{k}: {v}" for k, v in checks.items() if v]
+    passed = sum(1 for v in checks.values() if v is None)
+    return {"valid": not reasons, "reasons": reasons,
+            "figures": {"assertions_passed": figure(passed, len(checks))},
+            "assertions": {k: v or "ok" for k, v in checks.items()}, "capabilities": caps,
+            "memory": memory, "routes_not_served_501": not_served, "routes_served": served}
+
+
+def _report(op: dict[str, Any] | None) -> dict[str, Any]:
+    value = (op or {}).get("value") or {}
+    return value.get("report") if isinstance(value.get("report"), dict) else {}
+
+
+def migration(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """Phase 3. params: ``count`` (memories seeded, 1000)."""
+    count = int(params["count"])
+    reasons: list[str] = []
+    seed = _last(ops, "seed")
+    seed_v = (seed or {}).get("value") or {}
+    if seed is None:
+        reasons.append("seed: never ran")
+    elif seed_v.get("created") != count or seed_v.get("errors"):
+        reasons.append(f"seed: {seed_v.get('created')} of {count} created through the bulk API, errors "
+                       f"{examples([str(e) for e in seed_v.get('errors') or []]) or 'none'}")
+    src = _last(ops, "list_source")
+    src_v = (src or {}).get("value") or {}
+    src_digests: dict[str, str] = src_v.get("digests") or {}
+    if src is None or src.get("type") != "ok":
+        reasons.append(f"source listing failed: {src_v.get('error') or 'never ran'}")
+    elif len(src_digests) != count:
+        reasons.append(f"source holds {len(src_digests)} memories, expected {count}")
+    reports = {}
+    for step in ("forward", "again", "reverse"):
+        op = _last(ops, "migrate", step)
+        rep = _report(op)
+        reports[step] = rep
+        if op is None:
+            reasons.append(f"migrate {step}: never ran")
+            continue
+        if op.get("type") != "ok":
+            reasons.append(f"migrate {step}: exit {(op.get('value') or {}).get('rc')}, report {rep or 'none'}: "
+                           f"{(op.get('value') or {}).get('stderr', '')[:200]}")
+        if rep.get("errors"):
+            errors = [str(e) for e in rep["errors"]]
+            reasons.append(f"migrate {step}: {len(errors)} error(s): {examples(errors)}")
+        if rep.get("memories_read") != count:
+            reasons.append(f"migrate {step}: memories_read {rep.get('memories_read')}, expected {count}")
+        if step != "again" and rep.get("memories_written") != count:
+            reasons.append(f"migrate {step}: memories_written {rep.get('memories_written')}, expected {count}")
+    states = {}
+    for step in ("after_forward", "after_again"):
+        op = _last(ops, "pg_state", step)
+        value = (op or {}).get("value") or {}
+        states[step] = value
+        if op is None or op.get("type") != "ok":
+            reasons.append(f"PostgreSQL {step.replace('_', ' ')}: not read ({value.get('error') or 'never ran'})")
+    fwd, again = states["after_forward"], states["after_again"]
+    if "count" in fwd and fwd["count"] != count:
+        reasons.append(f"PostgreSQL holds {fwd['count']} rows of the namespace after the migration, expected {count}")
+    if "count" in fwd and "count" in again and (fwd["count"], fwd.get("digest")) != (again["count"],
+                                                                                     again.get("digest")):
+        reasons.append(f"the second migration changed PostgreSQL: {fwd['count']} -> {again['count']} rows, "
+                       f"content digest {fwd.get('digest')} -> {again.get('digest')} (it must be a no-op)")
+    back = _last(ops, "list_roundtrip")
+    back_v = (back or {}).get("value") or {}
+    back_digests: dict[str, str] = back_v.get("digests") or {}
+    identical = 0
+    if back is None or back.get("type") != "ok":
+        reasons.append(f"round-trip listing failed: {back_v.get('error') or 'never ran'}")
+    else:
+        missing = sorted(set(src_digests) - set(back_digests))
+        extra = sorted(set(back_digests) - set(src_digests))
+        changed = sorted(k for k in set(src_digests) & set(back_digests) if src_digests[k] != back_digests[k])
+        identical = len(set(src_digests) & set(back_digests)) - len(changed)
+        if missing:
+            reasons.append(f"{len(missing)} of {len(src_digests)} memories missing after the round trip: "
+                           f"{examples(missing)}")
+        if extra:
+            reasons.append(f"{len(extra)} memories after the round trip were never in the source: {examples(extra)}")
+        if changed:
+            fields: dict[str, int] = {}
+            for mem_id in changed:
+                for name in (back_v.get("fields_differing") or {}).get(mem_id) or ["?"]:
+                    fields[name] = fields.get(name, 0) + 1
+            lost = ", ".join(f"{name} ({n} rows)" for name, n in sorted(fields.items()))
+            reasons.append(f"{len(changed)} of {len(src_digests)} memories differ after the round trip, in field(s) "
+                           f"{lost}")
+    shipgate = {"phase": 3, "report_forward": reports["forward"], "report_idempotent": reports["again"],
+                "report_reverse": reports["reverse"], "src_count": len(src_digests), "dst_count": len(back_digests)}
+    figs = {"seeded": figure(int(seed_v.get("created") or 0), count),
+            "rows_identical_after_round_trip": figure(identical, count),
+            "migration_errors": figure(sum(len(r.get("errors") or []) for r in reports.values()),
+                                       sum(int(r.get("memories_read") or 0) for r in reports.values()), 0, "<=")}
+    return {"valid": not reasons, "reasons": reasons, "figures": figs, "shipgate": shipgate,
+            "postgres_states": states}

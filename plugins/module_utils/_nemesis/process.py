@@ -1,0 +1,78 @@
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""Process faults on a systemd service's main process: SIGKILL, SIGSTOP (pause), SIGCONT (resume).
+
+Each fault is verified, not assumed (ship-gate defect 13: faults that were no-ops): a kill waits until the old
+main process is gone; a pause waits until the kernel reports the process stopped (``T`` in ``/proc/<pid>/stat``);
+a resume until it is running again. Every wait has a deadline. ``applied_at_ns`` is when the fault was verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+Runner = Callable[[list[str]], "tuple[int, str, str]"]
+ACTIONS = ("kill", "pause", "resume")
+SIGNALS = {"kill": "SIGKILL", "pause": "SIGSTOP", "resume": "SIGCONT"}
+
+
+class ProcessFaultError(RuntimeError):
+    """The fault could not be applied or verified."""
+
+
+def proc_state(pid: int, proc: str = "/proc") -> str | None:
+    """The kernel's one-letter state of a process (R, S, T, Z, ...), or None when it does not exist."""
+    try:
+        with open(f"{proc}/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+class ProcessNemesis:
+    def __init__(self, run: Runner, systemctl: str, proc: str = "/proc", poll_s: float = 0.05) -> None:
+        self.run, self.systemctl, self.proc, self.poll_s = run, systemctl, proc, poll_s
+
+    def main_pid(self, unit: str) -> int:
+        rc, out, err = self.run([self.systemctl, "show", "--property", "MainPID", "--value", unit])
+        if rc != 0:
+            raise ProcessFaultError(f"systemctl show {unit} failed: {err.strip() or out.strip()}")
+        try:
+            return int(out.strip() or 0)
+        except ValueError as exc:
+            raise ProcessFaultError(f"systemctl show {unit}: unexpected MainPID {out.strip()!r}") from exc
+
+    def _signal(self, unit: str, action: str) -> None:
+        argv = [self.systemctl, "kill", "--kill-whom=main", f"--signal={SIGNALS[action]}", unit]
+        rc, out, err = self.run(argv)
+        if rc != 0:
+            raise ProcessFaultError(f"{' '.join(argv)} failed: {err.strip() or out.strip()}")
+
+    def _wait(self, done: Callable[[], bool], deadline_s: float, what: str) -> None:
+        stop_at = time.monotonic() + deadline_s
+        while not done():
+            if time.monotonic() >= stop_at:
+                raise ProcessFaultError(f"{what} not observed within {deadline_s:g} s")
+            time.sleep(self.poll_s)
+
+    def apply(self, unit: str, action: str, deadline_s: float = 10.0, check_mode: bool = False) -> dict[str, object]:
+        if action not in ACTIONS:
+            raise ProcessFaultError(f"action must be one of {ACTIONS}, got {action!r}")
+        pid = self.main_pid(unit)
+        if pid <= 0:
+            raise ProcessFaultError(f"{unit} has no main process to {action}")
+        before = proc_state(pid, self.proc)
+        if check_mode:
+            return {"pid": pid, "state_before": before, "state_after": before, "applied_at_ns": time.time_ns()}
+        self._signal(unit, action)
+        if action == "kill":
+            self._wait(lambda: proc_state(pid, self.proc) in (None, "Z", "X"), deadline_s,
+                       f"the end of {unit}'s main process {pid} after SIGKILL")
+        elif action == "pause":
+            self._wait(lambda: proc_state(pid, self.proc) in ("T", "t"), deadline_s,
+                       f"{unit}'s main process {pid} stopped by SIGSTOP")
+        else:
+            self._wait(lambda: proc_state(pid, self.proc) not in ("T", "t"), deadline_s,
+                       f"{unit}'s main process {pid} running again after SIGCONT")
+        return {"pid": pid, "state_before": before, "state_after": proc_state(pid, self.proc),
+                "applied_at_ns": time.time_ns()}

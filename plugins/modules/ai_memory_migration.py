@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, ai-memory swarm certification team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ai_memory_migration
+short_description: Run ship-gate phase 3 (SQLite to PostgreSQL and back) on the host, recording every step
+description:
+  - Runs on a host that has the ai-memory binary and reaches the PostgreSQL database O(pg_url). Seeds O(count)
+    memories into a fresh SQLite file through a throw-away loopback daemon and C(POST /api/v1/memories/bulk),
+    migrates the namespace to PostgreSQL with C(ai-memory migrate), reads PostgreSQL's row count and a digest of
+    the whole rows, migrates again and reads them again, migrates back into a fresh SQLite file, and lists both
+    SQLite files with the binary's CLI so every memory can be compared field by field.
+  - Every step is appended to O(history) (process C(migration)); M(aimemory.swarm.history_check) with kind
+    C(migration) judges it. A step that fails is recorded, not raised, so the evidence says what broke.
+  - The seed daemon is a child of this module and is always stopped (SIGINT, then SIGKILL after 30 s).
+version_added: 0.1.0
+author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - python3-psycopg on the host (reads PostgreSQL's state)
+options:
+  binary:
+    description: The ai-memory binary on the host.
+    type: path
+    default: /usr/local/bin/ai-memory
+  workdir:
+    description: Directory for the SQLite files, the seed daemon's home and log; must not hold an earlier run.
+    type: path
+    required: true
+  pg_url:
+    description:
+      - PostgreSQL URL the migration writes to and reads from, C(postgres://user@host:5432/db?sslmode=verify-full&...)
+        (libpq parameters pass through). Prefer certificate authentication; a password in it is never returned.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the seeded memories; only it is migrated and judged (a fresh one per run).
+    type: str
+    required: true
+  count:
+    description: Memories to seed.
+    type: int
+    default: 1000
+  agent_id:
+    description: C(X-Agent-Id) of the seed writes.
+    type: str
+    default: ai:swarm-certifier
+  history:
+    description: History file (JSONL) on the host.
+    type: path
+    required: true
+attributes:
+  check_mode:
+    description: Does nothing in check mode.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+seealso:
+  - module: aimemory.swarm.history_check
+"""
+
+EXAMPLES = r"""
+- name: Run phase 3 on the PostgreSQL host
+  aimemory.swarm.ai_memory_migration:
+    workdir: /var/lib/aimemory-checks/c1/phase3
+    pg_url: >-
+      postgres://ai_memory@10.250.0.14:5432/ai_memory_phase3?sslmode=verify-full&sslrootcert=/etc/ai-memory/tls/ca.pem&sslcert=/etc/ai-memory/tls/client.pem&sslkey=/etc/ai-memory/tls/client.key
+    namespace: p3-c1
+    history: /var/lib/aimemory-checks/c1/phase3.jsonl
+"""
+
+RETURN = r"""
+history:
+  description: Path of the history file.
+  returned: always
+  type: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.migration import Migration, MigrationError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            binary=dict(type="path", default="/usr/local/bin/ai-memory"),
+            workdir=dict(type="path", required=True),
+            pg_url=dict(type="str", required=True, no_log=True),
+            namespace=dict(type="str", required=True),
+            count=dict(type="int", default=1000),
+            agent_id=dict(type="str", default="ai:swarm-certifier"),
+            history=dict(type="path", required=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["count"] < 1:
+        module.fail_json(msg="count must be >= 1")
+    if not os.access(p["binary"], os.X_OK):
+        module.fail_json(msg=f"binary {p['binary']} is not an executable file")
+    if not p["pg_url"].startswith(("postgres://", "postgresql://")):
+        module.fail_json(msg="pg_url must be a postgres:// or postgresql:// URL")
+    if module.check_mode:
+        module.exit_json(changed=False, history=p["history"])
+    os.makedirs(p["workdir"], mode=0o700, exist_ok=True)
+    run = Migration(p["binary"], p["workdir"], p["pg_url"], p["namespace"], History(p["history"]), p["agent_id"],
+                    p["count"])
+    try:
+        run.run()
+    except MigrationError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=True, history=p["history"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""S5 (PostgreSQL + AGE backend) and ship-gate phase 3 (migration) checkers on hand-written histories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.plugins.module_utils.history_builder import H, mem_id
+from tests.unit.plugins.module_utils.test_checkers import has, judged
+
+S5 = {"node": "pg", "namespace": "s5", "schema_version": 54, "agent": "swarm-tester", "memory": "s5-c1"}
+GATE_501 = {"error": "endpoint not yet implemented for postgres-backed daemon", "endpoint": "/api/v1/share",
+            "method": "POST", "storage_backend": "postgres", "remediation": "use sqlite-backed daemon"}
+
+
+def probe(h: H, f: str, status: int | None, body: dict[str, Any], path: str = "/", method: str = "GET") -> None:
+    value = {"path": path, "method": method}
+    h._add(process="prober", type="invoke", f=f, node="pg", value=value)
+    h._add(process="prober", type="ok" if status else "fail", f=f, node="pg", value=value, status=status,
+           response=body, headers={})
+
+
+def s5_history(backend: str = "postgres", schema: int = 54, expires: str | None = "2026-12-08T10:00:00.000000Z",
+               rows: int = 1, matched: bool = True, gate_body: dict[str, Any] | None = None) -> H:
+    h = H("s5")
+    probe(h, "capabilities", 200, {"storage_backend": backend, "db_schema_version": schema},
+          "/api/v1/capabilities")
+    h.write("s5-00000", node="pg")
+    memory = {"id": mem_id("s5-00000"), "title": "s5-00000", "tier": "mid", "created_at": "2026-12-01T10:00:00.000000Z"}
+    if expires:
+        memory["expires_at"] = expires
+    probe(h, "get_memory", 200, {"memory": memory, "links": []}, f"/api/v1/memories/{mem_id('s5-00000')}")
+    h._add(process="prober", type="ok", f="sql", value={"id": mem_id("s5-00000"), "rows": rows})
+    pair = [{"agent": '"swarm-tester"', "memory": '"s5-c1"'}] if matched else []  # agtype as text
+    h._add(process="prober", type="ok", f="cypher", value={"created": pair, "matched": pair})
+    probe(h, "route", 501, gate_body or GATE_501, "/api/v1/share", "POST")
+    return h
+
+
+def test_postgres_backend_passes_and_records_501_routes() -> None:
+    result = judged("postgres_backend", s5_history().ops, S5)
+    assert result["valid"], result["reasons"]
+    assert result["routes_not_served_501"] == ["POST /api/v1/share"]
+    assert result["figures"]["assertions_passed"]["numerator"] == 7
+
+
+@pytest.mark.parametrize(("kwargs", "cause"), [
+    ({"backend": "sqlite"}, "storage_backend 'sqlite', expected postgres"),
+    ({"schema": 53}, "db_schema_version 53, expected 54"),
+    ({"expires": None}, "expires_at None is not created_at"),
+    ({"expires": "2026-12-01T16:00:00Z"}, "is not created_at"),
+    ({"rows": 0}, "direct query found 0 row(s)"),
+    ({"matched": False}, "MATCH returned []"),
+    ({"gate_body": {"error": "nope"}}, "501 without the contract's body"),
+])
+def test_postgres_backend_failures_name_the_cause(kwargs: dict[str, Any], cause: str) -> None:
+    result = judged("postgres_backend", s5_history(**kwargs).ops, S5)
+    assert not result["valid"] and has(result, cause), result["reasons"]
+
+
+def test_postgres_backend_without_a_create() -> None:
+    h = H("s5")
+    probe(h, "capabilities", 200, {"storage_backend": "postgres", "db_schema_version": 54})
+    h.write("s5-00000", node="pg", status=500)
+    result = judged("postgres_backend", h.ops, S5)
+    assert has(result, "create_201: no 201 create (500)") and has(result, "no memory was created")
+
+
+# ---------------------------------------------------------------- phase 3 migration
+
+N = 4
+
+
+def mig(h: H, f: str, ok: bool, value: dict[str, Any], step: str | None = None) -> None:
+    extra = {"step": step} if step else {}
+    h._add(process="migration", type="ok" if ok else "fail", f=f, value=value, **extra)
+
+
+def report(read: int = N, written: int = N, errors: list[str] | None = None) -> dict[str, Any]:
+    return {"from_url": "x", "to_url": "y", "memories_read": read, "memories_written": written, "batches": 1,
+            "errors": errors or [], "dry_run": False}
+
+
+def p3_history(again_digest: str = "d1", again_count: int = N, lose: list[str] | None = None,
+               reverse_errors: list[str] | None = None, seeded: int = N) -> H:
+    h = H()
+    digests = {f"id{i}": f"dig{i}" for i in range(N)}
+    mig(h, "seed", seeded == N, {"count": N, "created": seeded, "errors": []})
+    mig(h, "list_source", True, {"count": N, "digests": digests, "error": ""})
+    mig(h, "migrate", True, {"rc": 0, "report": report()}, "forward")
+    mig(h, "pg_state", True, {"count": N, "digest": "d1"}, "after_forward")
+    mig(h, "migrate", True, {"rc": 0, "report": report()}, "again")
+    mig(h, "pg_state", True, {"count": again_count, "digest": again_digest}, "after_again")
+    mig(h, "migrate", not reverse_errors, {"rc": 1 if reverse_errors else 0,
+                                           "report": report(errors=reverse_errors)}, "reverse")
+    back = dict(digests)
+    diff = {}
+    for mem in lose or []:
+        back[mem] = "other"
+        diff[mem] = ["tags"]
+    mig(h, "list_roundtrip", True, {"count": N, "digests": back, "fields_differing": diff, "error": ""})
+    return h
+
+
+def test_migration_passes_with_shipgate_reports() -> None:
+    result = judged("migration", p3_history().ops, {"count": N})
+    assert result["valid"], result["reasons"]
+    assert result["shipgate"]["phase"] == 3 and result["shipgate"]["src_count"] == N
+    assert result["shipgate"]["report_idempotent"]["memories_read"] == N
+
+
+def test_a_rerun_that_changes_postgres_is_red() -> None:
+    assert has(judged("migration", p3_history(again_digest="d2").ops, {"count": N}),
+               "the second migration changed PostgreSQL")
+    assert has(judged("migration", p3_history(again_count=2 * N).ops, {"count": N}), f"{N} -> {2 * N} rows")
+
+
+def test_a_lost_field_is_named() -> None:
+    result = judged("migration", p3_history(lose=["id1", "id2"]).ops, {"count": N})
+    assert has(result, f"2 of {N} memories differ after the round trip, in field(s) tags (2 rows)")
+
+
+def test_reverse_errors_and_short_seed_are_red() -> None:
+    assert has(judged("migration", p3_history(reverse_errors=["id3: boom"]).ops, {"count": N}),
+               "migrate reverse: 1 error(s): id3: boom")
+    assert has(judged("migration", p3_history(seeded=N - 1).ops, {"count": N}), f"seed: {N - 1} of {N} created")
+
+
+def test_an_empty_migration_history_is_red() -> None:
+    result = judged("migration", [], {"count": N})
+    assert has(result, "seed: never ran") and has(result, "migrate forward: never ran")
