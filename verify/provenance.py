@@ -53,6 +53,8 @@ def build(facts: dict[str, Any]) -> dict[str, Any]:
         "binary": binary,
         "binary_per_node": (facts.get("binary") or {}).get("per_node", {}),
         "topology": facts["topology"],
+        # PostgreSQL, pgvector and AGE as they run (role postgres_age), when the campaign deployed them
+        "postgres": facts.get("postgres") or None,
         "recorded_at": now(),
     }
 

@@ -13,9 +13,11 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 options:
   output:
-    description: Path of the JSON file.
+    description:
+      - Path of the JSON file. Default C(.state/plays/<pid of ansible-playbook>.json), so concurrent runs in one
+        checkout never write each other's file; the path in use is exported to the run's tasks as the environment
+        variable E(AIMEMORY_PLAY_TIMES_FILE).
     type: path
-    default: .state/plays.json
     env:
       - name: AIMEMORY_PLAY_TIMES_FILE
     ini:
@@ -43,6 +45,13 @@ class CallbackModule(CallbackBase):
         self.plays: list[dict[str, object]] = []
         self._start = 0.0
         self._failed = False
+        self._path = ""
+
+    def set_options(self, task_keys=None, var_options=None, direct=None) -> None:  # type: ignore[no-untyped-def]
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        path = self.get_option("output") or os.path.join(".state", "plays", f"{os.getpid()}.json")
+        self._path = os.path.abspath(path)
+        os.environ["AIMEMORY_PLAY_TIMES_FILE"] = self._path  # read by playbooks/verdict.yml (lookup env)
 
     def _close_play(self) -> None:
         if self.plays and "wall_seconds" not in self.plays[-1]:
@@ -51,9 +60,9 @@ class CallbackModule(CallbackBase):
             self._write()
 
     def _write(self) -> None:
-        path = self.get_option("output")
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".plays.")
+        path = self._path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".plays.")
         with os.fdopen(fd, "w") as fh:
             json.dump({"plays": [p for p in self.plays if "wall_seconds" in p]}, fh, indent=2)
         os.replace(tmp, path)
