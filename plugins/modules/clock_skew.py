@@ -94,7 +94,7 @@ def main() -> None:
     p = module.params
     if p["state"] == "present" and p["offset"] == 0:
         module.fail_json(msg="offset=0 is not a skew; use state=absent to heal")
-    skew = ClockSkew(lambda argv: module.run_command(argv), module.get_bin_path("systemctl", required=True))
+    skew = ClockSkew(module.run_command, module.get_bin_path("systemctl", required=True))
     try:
         if p["state"] == "present":
             result = skew.apply(p["unit"], p["offset"], p["library"], module.check_mode)

@@ -103,7 +103,7 @@ def main() -> None:
     p = module.params
     if p["deadline"] <= 0:
         module.fail_json(msg="deadline must be > 0")
-    nemesis = ProcessNemesis(lambda argv: module.run_command(argv), module.get_bin_path("systemctl", required=True))
+    nemesis = ProcessNemesis(module.run_command, module.get_bin_path("systemctl", required=True))
     try:
         result = nemesis.apply(p["unit"], p["action"], p["deadline"], module.check_mode)
     except ProcessFaultError as exc:

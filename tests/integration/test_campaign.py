@@ -129,9 +129,9 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     doc = summary(kept_swarm)
     assert doc["overall_pass"] is True and doc["reasons"] == []
     assert set(doc["declared_checks"]) == {"s1_quorum_write", "s2_quorum_not_met", "s3_mtls_allowlist",
-                                           "s4_partition_convergence", "phase1-node-a", "phase1-node-b",
-                                           "phase1-node-c", "phase2", "phase4"}
-    assert [p["phase"] for p in doc["phases"]] == [1, 1, 1, 2, 4] and all(p["pass"] for p in doc["phases"])
+                                           "s4_partition_convergence", "s5_postgres_backend", "phase1-node-a",
+                                           "phase1-node-b", "phase1-node-c", "phase2", "phase3", "phase4"}
+    assert sorted(p["phase"] for p in doc["phases"]) == [1, 1, 1, 2, 3, 4] and all(p["pass"] for p in doc["phases"])
     phase1 = json.loads((ROOT / "evidence" / kept_swarm / "phase1-node-a.json").read_text())
     assert phase1["phase"] == 1 and phase1["host"] == "node-a" and phase1["snapshot_count"] == 1
     for name, entry in doc["checks"].items():
@@ -151,6 +151,12 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     assert set(phase4["convergence_by_fault"]) == {"kill_primary_mid_write", "partition_minority",
                                                    "drop_random_acks", "clock_skew_peer"}
     assert all(v == 1.0 for v in phase4["convergence_by_fault"].values())
+    phase3 = json.loads((ROOT / "evidence" / kept_swarm / "phase3.json").read_text())
+    assert phase3["src_count"] == phase3["dst_count"] == 1000
+    assert phase3["report_idempotent"]["errors"] == phase3["report_reverse"]["errors"] == []
+    s5 = json.loads((ROOT / "evidence" / kept_swarm / "s5_postgres_backend.json").read_text())
+    assert s5["details"]["capabilities"]["storage_backend"] == "postgres"
+    assert s5["details"]["routes_not_served_501"]
     assert (ROOT / "evidence" / "latest").resolve().name == kept_swarm
 
 
@@ -166,7 +172,9 @@ def test_second_converge_changes_nothing(kept_swarm: str) -> None:
 # bear on different checks share one run. Phase 4 rehearses partition_minority in one cycle (the class these
 # faults bear on), to keep the runs short.
 REHEARSALS = {
-    "backup_no_snapshot+mtls_accept_any": {"phase1-node-a": "backup: failed", "s3_mtls_allowlist": "own_ca_unlisted"},
+    "backup_no_snapshot+migrate_drop_field+mtls_accept_any": {
+        "phase1-node-a": "backup: failed", "s3_mtls_allowlist": "own_ca_unlisted",
+        "phase3": "differ after the round trip, in field(s) tags"},
     "drop_fanout": {"s1_quorum_write": "acknowledged write(s) missing", "phase2": "missing in the burst"},
     "phantom_ack": {"s2_quorum_not_met": "expected 503 quorum_not_met", "phase2": "probes: "},
     "ack_without_quorum": {"s2_quorum_not_met": "expected 503 quorum_not_met",

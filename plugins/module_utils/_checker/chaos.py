@@ -216,7 +216,7 @@ def chaos(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
             reasons.append(f"{klass}: not run: " + "; ".join(entry["reasons"][:3]))
         else:
             reasons += [f"{klass}: {r}" for r in entry["reasons"]]
-    shipgate = {"phase": 4, "cycles_per_fault": cycles_wanted, "writes_per_cycle": int(params.get("writes_per_cycle")
-                                                                                        or 0),
+    writes_per_cycle = int(params.get("writes_per_cycle") or 0)
+    shipgate = {"phase": 4, "cycles_per_fault": cycles_wanted, "writes_per_cycle": writes_per_cycle,
                 "convergence_by_fault": bounds or None}
     return {"valid": not reasons, "reasons": reasons, "figures": figs, "shipgate": shipgate, "classes": per_class}

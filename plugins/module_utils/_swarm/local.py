@@ -201,11 +201,20 @@ class LocalSwarm:
     # --- health ----------------------------------------------------------------------------------
     @staticmethod
     def leader_pid(nspawn_pid: int) -> int | None:
+        """The container's PID 1 (systemd), a child of systemd-nspawn. For a few ms at start that child is
+        nspawn's own short-lived setup process: only a child that runs systemd counts."""
         try:
             children = open(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read().split()
         except OSError:
             return None
-        return int(children[0]) if children else None
+        for child in children:
+            try:
+                with open(f"/proc/{child}/comm") as fh:
+                    if fh.read().strip() == "systemd":
+                        return int(child)
+            except OSError:
+                continue
+        return None
 
     def system_state(self, leader: int) -> str:
         rc, out, _err = self.run(["nsenter", "-t", str(leader), "-a", "systemctl", "is-system-running"])
@@ -330,7 +339,10 @@ class LocalSwarm:
                 pid = int(rec["nspawn_pid"])  # type: ignore[arg-type]
                 if not pid_alive(pid):
                     raise SwarmError(f"host {name}: systemd-nspawn exited during boot (see its console.log)")
-                leader = rec.get("leader_pid") or self.leader_pid(pid)
+                leader = rec.get("leader_pid")
+                if leader and not pid_alive(int(leader)):  # type: ignore[arg-type]
+                    leader = None
+                leader = leader or self.leader_pid(pid)
                 if leader:
                     rec["leader_pid"] = leader
                     states[name] = self.system_state(int(leader))  # type: ignore[arg-type]

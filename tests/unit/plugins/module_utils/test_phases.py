@@ -135,8 +135,8 @@ def cycle(h: H, klass: str, k: int = 1, *, lose: bool = False, cut: bool = True,
           skew_seen: float = 300.4, acked: bool = True) -> None:
     ns = f"p4-{klass}-{k}"
     h.namespace = ns
-    target = "node-a" if klass == "kill_primary_mid_write" else ("node-b" if klass == "drop_random_acks"
-                                                                   else "node-c")
+    targets = {"kill_primary_mid_write": "node-a", "drop_random_acks": "node-b"}
+    target = targets.get(klass, "node-c")
     h.event("cycle", {"class": klass, "cycle": k, "namespace": ns, "target": target})
     titles: list[str] = []
 

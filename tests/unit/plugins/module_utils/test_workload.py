@@ -135,7 +135,7 @@ def test_agents_write_concurrently_each_with_its_own_identity(pki: PKI, cluster:
     wl = WriteWorkload(History(path), leaders, pki.client_args(), "ns-agents", "p2", agents=agents)
     summary = wl.run(20, concurrency=4)
     assert summary["errors"] == [] and summary["ok"] == 20
-    writes, _ = pair_writes(read_history(path)[0])
+    writes = pair_writes(read_history(path)[0])[0]
     assert {w.agent_id for w in writes} == set(agents)
     assert {w.node for w in writes} == {"node-a", "node-b", "node-c"}
     assert all(w.invoke["request"]["agent_id"] == w.agent_id for w in writes)
