@@ -86,6 +86,11 @@ options:
     description: Seconds each worker waits between two of its writes (0 writes back to back).
     type: float
     default: 0
+  pause_after_refused:
+    description: Seconds a worker waits after a write whose connection was refused (the node is down), so a killed
+      leader is not hammered while the fault is being recorded.
+    type: float
+    default: 0
 attributes:
   check_mode:
     description: Plans the writes without sending them or touching the history.
@@ -226,6 +231,7 @@ def main() -> None:
             deadline=dict(type="float", default=300.0),
             until_event=dict(type="str"),
             stagger=dict(type="float", default=0.0),
+            pause_after_refused=dict(type="float", default=0.0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -234,8 +240,9 @@ def main() -> None:
     leaders = p["leaders"]
     if not leaders or any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in leaders):
         module.fail_json(msg="leaders: every item needs a name and a url")
-    if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0 or p["stagger"] < 0:
-        module.fail_json(msg="count must be >= 0, concurrency >= 1, deadline > 0 and stagger >= 0")
+    if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0 or p["stagger"] < 0 \
+            or p["pause_after_refused"] < 0:
+        module.fail_json(msg="count must be >= 0, concurrency >= 1, deadline > 0, stagger and pause_after_refused >= 0")
     if p["agents"] and p["concurrency"] < len(p["agents"]):
         module.fail_json(msg=f"concurrency={p['concurrency']} is less than the {len(p['agents'])} agents")
     if p["agents"] and p["scope"] == "private":
@@ -259,7 +266,8 @@ def main() -> None:
                          deadline_reached=False, until_event_seen=None, history=p["history"])
     workload = WriteWorkload(History(p["history"]), pairs, args, p["namespace"], p["title_prefix"], p["scope"],
                              p["step"], p["tier"], first, process, p["agents"])
-    result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"])
+    result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"],
+                          p["pause_after_refused"])
     errors = result.pop("errors")
     if errors:
         module.fail_json(msg="workload worker(s) failed: " + "; ".join(errors), **result)

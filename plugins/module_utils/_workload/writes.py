@@ -111,7 +111,8 @@ class WriteWorkload:
             return self.agents[(process - self.first_process) % len(self.agents)]
         return self.endpoint_args.get("agent_id")
 
-    def _write(self, client: Endpoint, process: int, node: str, title: str, body: dict[str, Any]) -> None:
+    def _write(self, client: Endpoint, process: int, node: str, title: str, body: dict[str, Any]) -> bool:
+        """One write, recorded; True when the node refused the connection (it is not listening)."""
         agent = self.agent_of(process)
         value = {"title": title, "namespace": self.namespace, "digest": digest(title, body["content"]),
                  "scope": self.scope, "agent_id": agent}
@@ -130,6 +131,7 @@ class WriteWorkload:
             self.statuses[key] = self.statuses.get(key, 0) + 1
             if kind == "ok" and isinstance(resp.body, dict) and isinstance(resp.body.get("id"), str):
                 self.acked_ids.append(resp.body["id"])
+        return resp.error_class == "connect_refused"
 
     def _watch(self, until_event: str, stop: threading.Event, seen: threading.Event) -> None:
         """Set ``seen`` (and so stop the writers) once a nemesis op ``until_event`` is appended to the history."""
@@ -142,12 +144,13 @@ class WriteWorkload:
             stop.wait(WATCH_INTERVAL_S)
 
     def run(self, count: int, concurrency: int = 1, deadline_s: float | None = None, until_event: str | None = None,
-            stagger_s: float = 0.0) -> dict[str, Any]:
+            stagger_s: float = 0.0, refused_pause_s: float = 0.0) -> dict[str, Any]:
         """Run the writes; no new write starts after ``deadline_s`` seconds (each request has its own timeout).
 
         ``until_event``: write until a nemesis op of that name is appended to the history (``count`` is then a cap),
         so the writes are certainly in flight when the fault lands; ``stagger_s``: pause of each worker between
-        two of its writes.
+        two of its writes; ``refused_pause_s``: pause of a worker after a refused connection (a killed node), so a
+        dead leader is not hammered while the fault is being recorded.
         """
         start = time.monotonic()
         stop_at = start + deadline_s if deadline_s else None
@@ -161,10 +164,11 @@ class WriteWorkload:
 
         def worker(process: int) -> None:
             clients: dict[str, Endpoint] = {}
-            first = True
+            first, refused = True, False
             try:
                 while True:
-                    if not first and stagger_s > 0 and finished.wait(stagger_s):
+                    pause = stagger_s + (refused_pause_s if refused else 0.0)
+                    if not first and pause > 0 and finished.wait(pause):
                         return
                     first = False
                     with self._lock:
@@ -176,7 +180,7 @@ class WriteWorkload:
                     if node not in clients:
                         url = dict(self.leaders)[node]
                         clients[node] = Endpoint(url, **{**self.endpoint_args, "agent_id": self.agent_of(process)})
-                    self._write(clients[node], process, node, title, body)
+                    refused = self._write(clients[node], process, node, title, body)
             except Exception as exc:  # a worker that dies must not hide: the module reports it
                 with self._lock:
                     errors.append(f"worker {process}: {type(exc).__name__}: {exc}")

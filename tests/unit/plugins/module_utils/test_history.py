@@ -1,4 +1,4 @@
-"""The JSONL history: numbered, timed, locked, fsynced appends; strict reads that report damage."""
+"""The JSONL history: numbered, timed, locked appends; strict reads that report damage."""
 
 from __future__ import annotations
 
