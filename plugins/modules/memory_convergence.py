@@ -80,7 +80,8 @@ options:
     description:
       - Poll while the writes are still being made (an C(async) M(aimemory.swarm.memory_workload) on the same
         history). Each round re-reads the history and waits for every write acknowledged so far, until the history
-        holds this many completed writes of O(write_steps) and all of them converged, or the deadline passes.
+        holds this many completed writes of O(write_steps) and all of them converged, or the deadline passes;
+        the O(deadline) then counts from the moment the last of them completed (writing may take up to 600 s).
       - Then the reads interleave with the writes, so the time each write takes to reach every node can be judged
         per write (ship-gate phase 2). 0 waits only for the writes already in the history.
     type: int
@@ -181,6 +182,8 @@ reads:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
+FOLLOW_CAP_S = 600.0
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import (
     ANCHOR_EVENTS,
     PRESENT,
@@ -317,6 +320,9 @@ def main() -> None:
                 observer.set_required([w for w in current if w.type == "ok" or (p["include_kept"] and w.kept)])
                 required = observer.required
                 following = completed(current) < p["follow_writes"]
+                # the deadline counts from the end of the writes (within FOLLOW_CAP_S of writing at most)
+                now = time.monotonic()
+                deadline = min(now, start + FOLLOW_CAP_S) + p["deadline"]
             for name in names:
                 rec = poller.read(name, deadline + float(p["timeout"]))
                 snapshots.add(rec)
