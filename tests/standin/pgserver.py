@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
-import glob
 import json
 import os
 import secrets
@@ -40,8 +38,6 @@ from tests.standin.pki import CA, Identity
 
 IMAGE_STORE = "/var/lib/aimemory-swarm/images"
 SUITE = "trixie"
-BAKE_LOCK = "/run/lock/aimemory-swarm-image-bake.lock"
-BAKE_DEADLINE_S = 1200.0
 READY_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 20.0
 SQL_TIMEOUT_S = 60.0
@@ -111,45 +107,13 @@ def pid_alive(pid: int) -> bool:
 
 
 # --- the image -------------------------------------------------------------------------------------
-def _baking_elsewhere(final: str) -> bool:
-    """A bake in progress leaves <final>.partial-<pid> until it renames the finished image into place."""
-    for partial in glob.glob(f"{final}.partial-*"):
-        pid = partial.rsplit("-", 1)[1]
-        if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
-            return True
-    return False
-
-
-def ensure_image(store: str = IMAGE_STORE, deadline_s: float = BAKE_DEADLINE_S) -> str:
-    """The baked image for the campaign's recipe: reuse it, wait for a bake in progress, or bake it (idempotent)."""
+def ensure_image(store: str = IMAGE_STORE) -> str:
+    """The baked image for the campaign's recipe: reuse it, or bake it. ``image.bake`` takes the machine-wide bake
+    lock, so a bake by a campaign running at the same time is waited for, never duplicated."""
     from ansible_collections.aimemory.swarm.plugins.module_utils._swarm import image as img
 
-    mirror = img.default_mirror()
-    digest = img.recipe_hash(img.recipe(SUITE, mirror, []))
-    final = img.image_dir(store, SUITE, digest)
-    if img.is_baked(final, digest):
-        return final
-    deadline = time.monotonic() + deadline_s
-    os.makedirs(os.path.dirname(BAKE_LOCK), exist_ok=True)
-    with open(BAKE_LOCK, "a") as lock:
-        while True:  # one test session bakes at a time; a campaign's bake is seen through its .partial dir
-            with contextlib.suppress(BlockingIOError):
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            _check_deadline(deadline, "the image bake lock")
-            time.sleep(1.0)
-        while not img.is_baked(final, digest):
-            _check_deadline(deadline, f"the image {final}")
-            if _baking_elsewhere(final):
-                time.sleep(2.0)
-                continue
-            img.bake(store, SUITE, mirror, [])
+    final, _digest, _seconds, _log = img.bake(store, SUITE, img.default_mirror(), [])
     return final
-
-
-def _check_deadline(deadline: float, what: str) -> None:
-    if time.monotonic() > deadline:
-        raise TimeoutError(f"gave up waiting for {what}")
 
 
 def _image_ids(image: str, user: str) -> tuple[int, int]:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 
 RECIPE_VERSION = 2
 BASE_INCLUDE = ["systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "iproute2", "ca-certificates"]
@@ -71,14 +74,47 @@ def _run(cmd: list[str], log: list[str]) -> None:
 CHROOT_MOUNTS = (("proc", "proc", "proc"), ("sysfs", "sys", "sysfs"), ("/dev", "dev", None))
 
 
+BAKE_LOCK = "/run/lock/aimemory-swarm-image-bake.lock"
+BAKE_LOCK_DEADLINE_S = 1800.0
+
+
+@contextlib.contextmanager
+def bake_lock(path: str = BAKE_LOCK, deadline_s: float = BAKE_LOCK_DEADLINE_S) -> Iterator[None]:
+    """One bake at a time on this machine (campaigns and test fixtures alike), with a deadline on the wait."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    stop_at = time.monotonic() + deadline_s
+    with open(path, "a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= stop_at:
+                    raise RuntimeError(f"another image bake held {path} for more than {deadline_s:g} s") from None
+                time.sleep(1.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def bake(store: str, suite: str, mirror: str, extra: list[str]) -> tuple[str, str, float, list[str]]:
-    """Build the image into a temporary directory and rename it into place only when complete."""
+    """Build the image into a temporary directory and rename it into place only when complete; concurrent
+    callers wait for each other (the second one finds the image baked)."""
     rec = recipe(suite, mirror, extra)
     digest = recipe_hash(rec)
     final = image_dir(store, suite, digest)
-    log: list[str] = []
     if is_baked(final, digest):
-        return final, digest, 0.0, log
+        return final, digest, 0.0, []
+    with bake_lock():
+        if is_baked(final, digest):
+            return final, digest, 0.0, []
+        return _bake(store, rec, digest, final)
+
+
+def _bake(store: str, rec: dict[str, object], digest: str, final: str) -> tuple[str, str, float, list[str]]:
+    suite, mirror = str(rec["suite"]), str(rec["mirror"])
+    log: list[str] = []
     start = time.monotonic()
     os.makedirs(store, exist_ok=True)
     work = f"{final}.partial-{os.getpid()}"
@@ -117,12 +153,26 @@ def bake(store: str, suite: str, mirror: str, extra: list[str]) -> tuple[str, st
 
 
 def prune(store: str, keep: str) -> list[str]:
+    """Remove other images; never a bake in progress (``<image>.partial-<pid>`` of a live process)."""
     removed = []
     if not os.path.isdir(store):
         return removed
     for name in os.listdir(store):
         path = os.path.join(store, name)
+        pid = name.rsplit(".partial-", 1)[1] if ".partial-" in name else ""
+        if pid.isdigit() and _alive(int(pid)):
+            continue
         if path != keep and os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -102,3 +102,34 @@ def test_sweep_removes_kept_swarms_whose_hosts_died_and_spares_live_ones(tmp_pat
     monkeypatch.setattr(LocalSwarm, "_stop_hosts", lambda self, hosts: [])
     LocalSwarm(run, str(tmp_path)).sweep()
     assert sorted(os.listdir(tmp_path)) == ["booting", "kept-live"]
+
+
+def test_bakes_wait_for_each_other(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    lock = tmp_path / "bake.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        f"fh = open({str(lock)!r}, 'a'); fcntl.flock(fh, fcntl.LOCK_EX)\n"
+        "print('held', flush=True); time.sleep(30)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match="another image bake held"), image.bake_lock(str(lock), deadline_s=1.5):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with image.bake_lock(str(lock), deadline_s=5):  # free again once the other bake is gone
+        pass
+
+
+def test_prune_spares_a_bake_in_progress(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    keep = tmp_path / "trixie-aaaa"
+    for name in ("trixie-aaaa", "trixie-old", f"trixie-bbbb.partial-{os.getpid()}", "trixie-cccc.partial-999999999"):
+        (tmp_path / name).mkdir()
+    removed = image.prune(str(tmp_path), str(keep))
+    assert sorted(os.path.basename(p) for p in removed) == ["trixie-cccc.partial-999999999", "trixie-old"]
+    assert (tmp_path / f"trixie-bbbb.partial-{os.getpid()}").exists()
