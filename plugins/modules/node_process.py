@@ -31,6 +31,13 @@ options:
     description: Seconds to wait for the kernel to show the effect.
     type: float
     default: 10
+  freeze:
+    description:
+      - With O(action=kill), first freeze the process with C(SIGSTOP) for this many seconds, then C(SIGKILL) it.
+        The requests its clients send meanwhile queue at it unanswered, so the kill certainly lands while
+        requests are in flight (and some are frozen anywhere in the write path). 0 kills at once.
+    type: float
+    default: 0
 attributes:
   check_mode:
     description: Reads the main PID and its state; sends nothing.
@@ -81,6 +88,11 @@ applied_at_ns:
   returned: always
   type: int
   sample: 1795368633278227800
+frozen_at_ns:
+  description: With O(freeze), unix time in ns at which the process was seen stopped before the kill; else null.
+  returned: always
+  type: int
+  sample: 1795368632978227800
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -97,15 +109,16 @@ def main() -> None:
             unit=dict(type="str", default="ai-memory.service"),
             action=dict(type="str", choices=list(ACTIONS), required=True),
             deadline=dict(type="float", default=10.0),
+            freeze=dict(type="float", default=0.0),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    if p["deadline"] <= 0:
-        module.fail_json(msg="deadline must be > 0")
+    if p["deadline"] <= 0 or p["freeze"] < 0:
+        module.fail_json(msg="deadline must be > 0 and freeze >= 0")
     nemesis = ProcessNemesis(module.run_command, module.get_bin_path("systemctl", required=True))
     try:
-        result = nemesis.apply(p["unit"], p["action"], p["deadline"], module.check_mode)
+        result = nemesis.apply(p["unit"], p["action"], p["deadline"], module.check_mode, p["freeze"])
     except ProcessFaultError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=True, **result)

@@ -87,6 +87,7 @@ def summary(name: str) -> dict:
     (["-e", "campaign_provider=aws"], "campaign_provider"),
     (["-e", "ai_memory_binary=/nonexistent/ai-memory"], "ai_memory_binary"),
     (["-e", "campaign_vpc_subnet=10.255.0.0/33"], "vpc_subnet"),
+    (["-e", "campaign_chaos_kill_freeze=-1"], "campaign_chaos_kill_freeze"),
 ])
 def test_bad_input_fails_before_anything_is_created(extra: list[str], variable: str) -> None:
     result = play("campaign.yml", "-e", "campaign_id=bad-input", *extra, timeout=120)

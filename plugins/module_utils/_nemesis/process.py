@@ -55,15 +55,29 @@ class ProcessNemesis:
                 raise ProcessFaultError(f"{what} not observed within {deadline_s:g} s")
             time.sleep(self.poll_s)
 
-    def apply(self, unit: str, action: str, deadline_s: float = 10.0, check_mode: bool = False) -> dict[str, object]:
+    def apply(self, unit: str, action: str, deadline_s: float = 10.0, check_mode: bool = False,
+              freeze_s: float = 0.0) -> dict[str, object]:
+        """Apply the fault and verify it. ``freeze_s`` (kill only): SIGSTOP first and hold the process frozen that
+        long, so the requests its clients send queue at it unanswered, then SIGKILL: the kill certainly lands
+        while requests are in flight, some of them stopped anywhere inside the write path."""
         if action not in ACTIONS:
             raise ProcessFaultError(f"action must be one of {ACTIONS}, got {action!r}")
+        if freeze_s and action != "kill":
+            raise ProcessFaultError("freeze applies to action=kill only")
         pid = self.main_pid(unit)
         if pid <= 0:
             raise ProcessFaultError(f"{unit} has no main process to {action}")
         before = proc_state(pid, self.proc)
         if check_mode:
-            return {"pid": pid, "state_before": before, "state_after": before, "applied_at_ns": time.time_ns()}
+            return {"pid": pid, "state_before": before, "state_after": before, "applied_at_ns": time.time_ns(),
+                    "frozen_at_ns": None}
+        frozen_at = None
+        if freeze_s > 0:
+            self._signal(unit, "pause")
+            self._wait(lambda: proc_state(pid, self.proc) in ("T", "t"), deadline_s,
+                       f"{unit}'s main process {pid} stopped by SIGSTOP before the kill")
+            frozen_at = time.time_ns()
+            time.sleep(freeze_s)  # the fault's own duration, not a settle: requests pile up at the frozen process
         self._signal(unit, action)
         if action == "kill":
             self._wait(lambda: proc_state(pid, self.proc) in (None, "Z", "X"), deadline_s,
@@ -75,4 +89,4 @@ class ProcessNemesis:
             self._wait(lambda: proc_state(pid, self.proc) not in ("T", "t"), deadline_s,
                        f"{unit}'s main process {pid} running again after SIGCONT")
         return {"pid": pid, "state_before": before, "state_after": proc_state(pid, self.proc),
-                "applied_at_ns": time.time_ns()}
+                "applied_at_ns": time.time_ns(), "frozen_at_ns": frozen_at}

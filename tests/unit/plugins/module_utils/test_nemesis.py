@@ -59,6 +59,17 @@ def test_pause_resume_kill_are_verified_in_proc(child: subprocess.Popen[bytes]) 
     assert ["systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", "ai-memory.service"] in fake.calls
 
 
+def test_a_kill_after_a_freeze_leaves_requests_frozen_first(child: subprocess.Popen[bytes]) -> None:
+    fake = FakeSystemctl(child.pid)
+    killed = ProcessNemesis(fake, "systemctl").apply("ai-memory.service", "kill", 5, freeze_s=0.2)
+    assert killed["state_after"] in (None, "Z", "X")
+    assert killed["frozen_at_ns"] is not None and killed["applied_at_ns"] - killed["frozen_at_ns"] >= 0.2e9
+    signals = [c[3] for c in fake.calls if c[1] == "kill"]
+    assert signals == ["--signal=SIGSTOP", "--signal=SIGKILL"]
+    with pytest.raises(ProcessFaultError, match="freeze applies to action=kill only"):
+        ProcessNemesis(fake, "systemctl").apply("ai-memory.service", "pause", 5, freeze_s=0.2)
+
+
 def test_a_fault_that_does_not_take_effect_fails(child: subprocess.Popen[bytes]) -> None:
     def ignoring(argv: list[str]) -> tuple[int, str, str]:  # systemctl "succeeds" but signals nothing
         return (0, f"{child.pid}\n", "") if argv[1] == "show" else (0, "", "")
