@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 IMAGES = Path("/var/lib/aimemory-swarm/images")
+RUNNING = Path("/run/aimemory-swarm")
 
 
 def timed(*args: str) -> float:
@@ -34,6 +35,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="remove the baked image first")
     parser.add_argument("--with-postgres", action="store_true", help="also deploy PostgreSQL and the S5 node")
     args = parser.parse_args()
+    if args.cold and RUNNING.is_dir() and any(RUNNING.iterdir()):
+        # the hosts of a running swarm boot from the baked image: removing it under them breaks that swarm
+        sys.exit(f"--cold removes the baked image, but swarms are running on it: {sorted(os.listdir(RUNNING))}")
     if args.cold and IMAGES.exists():
         shutil.rmtree(IMAGES)
     cid = f"bench-{os.getpid()}"
