@@ -12,6 +12,9 @@ import re
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.do.conftest import Campaign
 
@@ -86,8 +89,10 @@ def test_provision_is_complete_idempotent_and_torn_down(campaign: Campaign) -> N
         user_data = yaml.safe_load(body["user_data"])
         assert body["user_data"].startswith("#cloud-config\n")
         assert user_data["ssh_deletekeys"] is True and user_data["ssh_genkeytypes"] == []
-        assert user_data["ssh_keys"]["ed25519_private"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
         host_key = user_data["ssh_keys"]["ed25519_public"].split()[1]
+        private = serialization.load_ssh_private_key(user_data["ssh_keys"]["ed25519_private"].encode(), None)
+        assert isinstance(private, Ed25519PrivateKey)  # the injected host key is the pair of the pinned public one
+        assert private.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).split()[1].decode() == host_key
         assert ("ssh-ed25519", host_key) in known.values()
         files = {f["path"]: f for f in user_data["write_files"]}
         assert files["/etc/aimemory-deadman/auth-header"]["content"] == f"Authorization: Bearer {campaign.deadman}\n"
