@@ -14,13 +14,9 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
-import yaml
-from ansible.module_utils import basic
-from ansible_collections.aimemory.swarm.plugins.doc_fragments.do_api import ModuleDocFragment
 from ansible_collections.aimemory.swarm.plugins.module_utils._do import budget, names, network
 from ansible_collections.aimemory.swarm.plugins.module_utils._do.api import DoApiError, DoClient
 from ansible_collections.aimemory.swarm.plugins.module_utils._do.resources import inventory
-from ansible_collections.aimemory.swarm.plugins.modules import do_budget, do_campaign_info, do_campaign_plan
 
 from tests.do.mock_api import DoMock
 
@@ -208,40 +204,8 @@ def test_mock_vpc_keeps_members_for_a_while(mock: DoMock) -> None:
     assert call(mock, "DELETE", f"/droplets/{droplet}")[0] == 204
     members = {"id": "conflict", "message": "Can not delete VPC with members"}
     assert call(mock, "DELETE", f"/vpcs/{vpc['id']}") == (409, members)
-    time.sleep(0.6)
-    assert call(mock, "DELETE", f"/vpcs/{vpc['id']}")[0] == 204
+    deadline = time.monotonic() + 5  # the membership lingers member_linger seconds, then the delete goes through
+    while (status := call(mock, "DELETE", f"/vpcs/{vpc['id']}")[0]) == 409 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status == 204
 
-
-# --- documentation matches the argument specs ------------------------------------------------------------
-class Captured(Exception):
-    pass
-
-
-@pytest.mark.parametrize("module", [do_budget, do_campaign_plan, do_campaign_info],
-                         ids=["do_budget", "do_campaign_plan", "do_campaign_info"])
-def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    doc = yaml.safe_load(module.DOCUMENTATION)
-    assert isinstance(yaml.safe_load(module.EXAMPLES), list)
-    returns = yaml.safe_load(module.RETURN)
-    assert all({"description", "returned", "type"} <= set(v) for v in returns.values())
-    assert doc["extends_documentation_fragment"] == ["aimemory.swarm.do_api"]
-    options = {**doc["options"], **yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]}
-    seen: dict[str, Any] = {}
-
-    def fake_init(self: Any, argument_spec: dict[str, Any], **kwargs: Any) -> None:
-        seen.update(spec=argument_spec, **kwargs)
-        raise Captured
-
-    monkeypatch.setattr(basic.AnsibleModule, "__init__", fake_init)
-    with pytest.raises(Captured):
-        module.main()
-    assert seen["supports_check_mode"] is True and doc["attributes"]["check_mode"]["support"] == "full"
-    spec = seen["spec"]
-    assert set(spec) == set(options), set(spec) ^ set(options)
-    for name, arg in spec.items():
-        documented = options[name]
-        assert documented.get("type", "str") == arg.get("type", "str"), name
-        assert documented.get("default") == arg.get("default"), name
-        assert bool(documented.get("required")) == bool(arg.get("required")), name
-        assert documented.get("elements") == arg.get("elements"), name
-    assert spec["oauth_token"]["no_log"] is True

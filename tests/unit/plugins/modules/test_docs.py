@@ -1,5 +1,5 @@
-"""Each check module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options (with the endpoint doc
-fragment) match the argument spec the module really builds: names, types, defaults, required, elements; secrets
+"""Each module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options (with the doc fragments it
+extends) match the argument spec the module really builds: names, types, defaults, required, elements; secrets
 are no_log and check mode is declared."""
 
 from __future__ import annotations
@@ -9,13 +9,19 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils import basic
-from ansible_collections.aimemory.swarm.plugins.doc_fragments.endpoint import ModuleDocFragment
+from ansible_collections.aimemory.swarm.plugins.doc_fragments import do_api, endpoint
 from ansible_collections.aimemory.swarm.plugins.modules import (
+    ai_memory_functional,
     ai_memory_migration,
     clock_skew,
+    do_budget,
+    do_campaign_info,
+    do_campaign_plan,
     history_check,
     history_event,
     history_wait,
+    local_swarm,
+    local_swarm_image,
     memory_convergence,
     memory_request,
     memory_workload,
@@ -26,7 +32,10 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
 )
 
 MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition,
-           node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration]
+           node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration,
+           ai_memory_functional, local_swarm, local_swarm_image, do_budget, do_campaign_plan, do_campaign_info]
+FRAGMENTS = {"aimemory.swarm.endpoint": endpoint.ModuleDocFragment, "aimemory.swarm.do_api": do_api.ModuleDocFragment}
+SECRETS = ("api_key", "oauth_token", "pg_url")
 
 
 class Captured(Exception):
@@ -53,8 +62,9 @@ def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytes
     returns = yaml.safe_load(module.RETURN)
     assert all({"description", "returned", "type"} <= set(v) for v in returns.values())
     options = dict(doc.get("options") or {})
-    if "aimemory.swarm.endpoint" in (doc.get("extends_documentation_fragment") or []):
-        options.update(yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"])
+    fragments = doc.get("extends_documentation_fragment") or []
+    for fragment in fragments:
+        options.update(yaml.safe_load(FRAGMENTS[fragment].DOCUMENTATION)["options"])
     assert doc["module"] == module.__name__.rsplit(".", 1)[1]
     assert doc["attributes"]["check_mode"]["support"] == "full"
     seen = argspec(module, monkeypatch)
@@ -69,5 +79,8 @@ def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytes
         assert documented.get("elements") == arg.get("elements"), name
         assert documented.get("choices") in (None, arg.get("choices")), name
         assert documented.get("description"), name
-    if "api_key" in spec:
-        assert spec["api_key"]["no_log"] is True
+    for secret in SECRETS:
+        if secret in spec:
+            assert spec[secret]["no_log"] is True, secret
+    if "oauth_token" in spec:  # the DigitalOcean modules share their API options through the do_api fragment
+        assert "aimemory.swarm.do_api" in fragments
