@@ -18,6 +18,7 @@ description:
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
+  - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
 options:
   stage:
@@ -47,10 +48,8 @@ options:
     required: true
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

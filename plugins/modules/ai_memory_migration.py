@@ -20,6 +20,8 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - python3-psycopg on the host (reads PostgreSQL's state)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   binary:
     description: The ai-memory binary on the host.
@@ -56,7 +58,6 @@ attributes:
     description: Does nothing in check mode.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 seealso:
   - module: aimemory.swarm.history_check

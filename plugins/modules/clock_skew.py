@@ -16,6 +16,8 @@ description:
     HTTP C(Date) header); a check must never count a skew it did not measure.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   unit:
     description: The systemd service to skew.
@@ -38,7 +40,6 @@ attributes:
     description: Reports whether the drop-in would change; writes and restarts nothing.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Needs the C(faketime) package (libfaketime) on the target, systemd, and root privileges.

@@ -18,6 +18,8 @@ description:
   - A red verdict is not a module failure (it is the result); the module fails only on bad input.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   history:
     description: History file (JSONL) on the host running the module.
@@ -49,7 +51,6 @@ attributes:
     description: Reads and judges only; it changes nothing in either mode.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 seealso:
   - module: aimemory.swarm.memory_workload

@@ -17,6 +17,8 @@ description:
     M(aimemory.swarm.network_partition) returns), which then anchors timings instead of the time of this append.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   history:
     description: History file (JSONL) on the host running the module.
@@ -50,7 +52,6 @@ attributes:
     description: Returns the op it would append without appending it.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

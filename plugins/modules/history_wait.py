@@ -15,6 +15,8 @@ description:
   - Fails when the deadline passes first, saying how many were seen.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   history:
     description: History file (JSONL) on the host running the module; it may not exist yet.
@@ -56,7 +58,6 @@ attributes:
     description: Reads only; it changes nothing in either mode.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 seealso:
   - module: aimemory.swarm.memory_workload

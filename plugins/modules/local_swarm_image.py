@@ -15,6 +15,8 @@ description:
   - Runs on the controller as root.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   path:
     description: Directory that holds the images.
@@ -44,10 +46,8 @@ options:
     default: present
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

@@ -25,6 +25,7 @@ description:
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
+  - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
 options:
   nodes:
@@ -91,7 +92,6 @@ attributes:
     description: Reads every node once and reports, without appending to the history.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Uses only the Python standard library on the host.

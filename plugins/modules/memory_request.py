@@ -16,6 +16,7 @@ description:
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
+  - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
 options:
   url:
@@ -54,7 +55,6 @@ attributes:
     description: Sends nothing and records nothing in check mode.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 seealso:
   - module: aimemory.swarm.memory_workload

@@ -19,6 +19,8 @@ description:
     a misconfigured client (that would be C(tls_verify_failed)).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   nodes:
     description: Nodes to probe, each a dict with C(name) and C(url). Mutually exclusive with O(url).
@@ -70,7 +72,6 @@ attributes:
     description: Lists the probes it would make without connecting or touching the history.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Uses only the Python standard library on the host.

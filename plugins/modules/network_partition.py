@@ -20,6 +20,8 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - nft (nftables) on the host; systemd-run and systemctl for O(heal_after)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   state:
     description: C(present) isolates, C(absent) heals.
@@ -43,7 +45,6 @@ attributes:
     description: Reports whether the rules would change, and the rules, without applying them.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 """
 

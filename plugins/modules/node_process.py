@@ -17,6 +17,8 @@ description:
     M(ansible.builtin.systemd_service) before judging reconciliation.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
 options:
   unit:
     description: The systemd service whose main process receives the signal.
@@ -43,7 +45,6 @@ attributes:
     description: Reads the main PID and its state; sends nothing.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
 notes:
   - Needs systemd on the target and root privileges.

@@ -208,4 +208,3 @@ def test_mock_vpc_keeps_members_for_a_while(mock: DoMock) -> None:
     while (status := call(mock, "DELETE", f"/vpcs/{vpc['id']}")[0]) == 409 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status == 204
-

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils import basic
-from ansible_collections.aimemory.swarm.plugins.doc_fragments import do_api, endpoint
+from ansible_collections.aimemory.swarm.plugins.doc_fragments import attributes, do_api, endpoint
 from ansible_collections.aimemory.swarm.plugins.modules import (
     ai_memory_functional,
     ai_memory_migration,
@@ -34,7 +34,8 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
 MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition,
            node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration,
            ai_memory_functional, local_swarm, local_swarm_image, do_budget, do_campaign_plan, do_campaign_info]
-FRAGMENTS = {"aimemory.swarm.endpoint": endpoint.ModuleDocFragment, "aimemory.swarm.do_api": do_api.ModuleDocFragment}
+FRAGMENTS = {"aimemory.swarm.endpoint": endpoint.ModuleDocFragment, "aimemory.swarm.do_api": do_api.ModuleDocFragment,
+             "aimemory.swarm.attributes": attributes.ModuleDocFragment}
 SECRETS = ("api_key", "oauth_token", "pg_url")
 
 
@@ -64,9 +65,10 @@ def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytes
     options = dict(doc.get("options") or {})
     fragments = doc.get("extends_documentation_fragment") or []
     for fragment in fragments:
-        options.update(yaml.safe_load(FRAGMENTS[fragment].DOCUMENTATION)["options"])
+        options.update(yaml.safe_load(FRAGMENTS[fragment].DOCUMENTATION).get("options") or {})
     assert doc["module"] == module.__name__.rsplit(".", 1)[1]
     assert doc["attributes"]["check_mode"]["support"] == "full"
+    assert "aimemory.swarm.attributes" in fragments  # the standard check_mode / diff_mode descriptions
     seen = argspec(module, monkeypatch)
     assert seen["supports_check_mode"] is True
     spec = seen["spec"]
