@@ -160,6 +160,17 @@ def test_campaign_is_green_with_complete_evidence(kept_swarm: str) -> None:
     assert (ROOT / "evidence" / "latest").resolve().name == kept_swarm
 
 
+def test_stored_evidence_recomputes_to_its_verdict(kept_swarm: str) -> None:
+    """Jepsen ``analyze``: the checkers, run again here on every stored history, give the verdict it recorded."""
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import check
+
+    stored = [json.loads(path.read_text()) for path in sorted((ROOT / "evidence" / kept_swarm).glob("*.json"))]
+    checks = [doc for doc in stored if isinstance(doc, dict) and "history" in doc]
+    assert {doc["check"] for doc in checks} == set(summary(kept_swarm)["declared_checks"])
+    for doc in checks:
+        assert check(doc["kind"], doc["history"], doc["params"])["valid"] == doc["pass"] is True, doc["check"]
+
+
 def test_second_converge_changes_nothing(kept_swarm: str) -> None:
     result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS)
     assert result.returncode == 0, result.stdout[-4000:]
