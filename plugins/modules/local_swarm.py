@@ -126,6 +126,7 @@ removed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import runner
 from ansible_collections.aimemory.swarm.plugins.module_utils._swarm.local import (
     LocalSwarm,
     SwarmError,
@@ -158,8 +159,7 @@ def main() -> None:
     )
     p = module.params
 
-    def run(cmd: list[str]) -> tuple[int, str, str]:
-        return module.run_command(cmd)
+    run = runner(120)  # ip, nsenter, umount: each bounded
 
     try:
         if p["state"] == "absent":

@@ -119,6 +119,7 @@ heal_timer:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis.partition import Partition, PartitionError
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import runner
 
 
 def main() -> None:
@@ -135,8 +136,7 @@ def main() -> None:
     if p["heal_after"] < 0:
         module.fail_json(msg="heal_after must be >= 0")
 
-    def run(argv: list[str], data: str | None) -> tuple[int, str, str]:
-        return module.run_command(argv, data=data, binary_data=False)
+    run = runner(60)  # nft, systemctl, systemd-run: each bounded
 
     partition = Partition(run, module.get_bin_path("nft", required=True), module.get_bin_path("systemctl"),
                           module.get_bin_path("systemd-run"))

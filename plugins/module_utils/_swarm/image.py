@@ -9,9 +9,10 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
+
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import run
 
 RECIPE_VERSION = 2
 BASE_INCLUDE = ["systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "iproute2", "ca-certificates"]
@@ -65,10 +66,10 @@ def default_mirror(sources_dir: str = "/etc/apt") -> str:
 
 
 def _run(cmd: list[str], log: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False)
-    log.append(f"$ {' '.join(cmd)}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed (rc={proc.returncode}): {proc.stderr[-1500:]}")
+    done = run(cmd, timeout=1200)
+    log.append(f"$ {' '.join(cmd)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    if not done.ok:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed ({done.why()[:200]}): {done.stderr[-1500:]}")
 
 
 CHROOT_MOUNTS = (("proc", "proc", "proc"), ("sysfs", "sys", "sysfs"), ("/dev", "dev", None))
@@ -138,7 +139,7 @@ def _bake(store: str, rec: dict[str, object], digest: str, final: str) -> tuple[
         _run(["chroot", work, "apt-get", "clean"], log)
     finally:
         for path in reversed(mounted):
-            subprocess.run(["umount", "-l", path], check=False, capture_output=True)
+            run(["umount", "-l", path], timeout=60)
     for name in os.listdir(os.path.join(work, "etc/ssh")):
         if name.startswith("ssh_host_"):
             os.unlink(os.path.join(work, "etc/ssh", name))

@@ -18,10 +18,11 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import spawn_detached
 
 Runner = Callable[[list[str]], tuple[int, str, str]]
 HOST_OFFSET = 10
@@ -320,15 +321,14 @@ class LocalSwarm:
 
     def _boot(self, host: HostPlan) -> dict[str, object]:
         base = os.path.join(self.dir, "hosts", host.name)
-        log = open(os.path.join(base, "console.log"), "ab")
-        proc = subprocess.Popen(
+        # the container outlives this module: its owner is the state file (teardown, the reaper, the sweep)
+        pid = spawn_detached(
             ["systemd-nspawn", "-q", "-D", os.path.join(base, "merged"), "--boot", "--register=no", "--keep-unit",
              f"--network-namespace-path=/run/netns/{host.netns}", "-M", host.machine, "--console=passive",
              # nftables inside the host's own network namespace (the partition nemesis)
              "--capability=CAP_NET_ADMIN"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        return {**asdict(host), "nspawn_pid": proc.pid, "leader_pid": None}
+            log_path=os.path.join(base, "console.log"))
+        return {**asdict(host), "nspawn_pid": pid, "leader_pid": None}
 
     def _wait(self, records: list[dict[str, object]], boot_timeout: float) -> None:
         deadline = time.monotonic() + boot_timeout

@@ -341,8 +341,7 @@ def test_network_partition_module(run_module: Runner, monkeypatch: pytest.Monkey
 
     nft = FakeNft()
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: name)
-    monkeypatch.setattr(AnsibleModule, "run_command",
-                        lambda self, argv, data=None, binary_data=False, **kw: nft(argv, data))
+    monkeypatch.setattr(network_partition, "runner", lambda timeout: lambda argv, data=None: nft(argv, data))
     dry = run_module(network_partition, {"isolate_from": ["10.0.0.1"]}, check_mode=True)
     assert dry["changed"] and nft.peers is None and "10.0.0.1" in dry["rules"]
     cut = run_module(network_partition, {"isolate_from": ["10.0.0.1", "10.0.0.2"], "heal_after": 300})
