@@ -4,36 +4,19 @@ are no_log and check mode is declared."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import pytest
 import yaml
 from ansible.module_utils import basic
 from ansible_collections.aimemory.swarm.plugins.doc_fragments import attributes, do_api, endpoint
-from ansible_collections.aimemory.swarm.plugins.modules import (
-    ai_memory_functional,
-    ai_memory_migration,
-    clock_skew,
-    do_budget,
-    do_campaign_info,
-    do_campaign_plan,
-    history_check,
-    history_event,
-    history_wait,
-    local_swarm,
-    local_swarm_image,
-    memory_convergence,
-    memory_request,
-    memory_workload,
-    mtls_probe,
-    network_partition,
-    node_clock,
-    node_process,
-)
+from ansible_collections.aimemory.swarm.plugins import modules as _modules
 
-MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition,
-           node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration,
-           ai_memory_functional, local_swarm, local_swarm_image, do_budget, do_campaign_plan, do_campaign_info]
+# every module of the collection, found on disk: a new module is checked without being listed here
+MODULES = [importlib.import_module(f"{_modules.__name__}.{info.name}")
+           for info in pkgutil.iter_modules(_modules.__path__)]
 FRAGMENTS = {"aimemory.swarm.endpoint": endpoint.ModuleDocFragment, "aimemory.swarm.do_api": do_api.ModuleDocFragment,
              "aimemory.swarm.attributes": attributes.ModuleDocFragment}
 SECRETS = ("api_key", "oauth_token", "pg_url")
