@@ -52,6 +52,10 @@ def build(facts: dict[str, Any]) -> dict[str, Any]:
         "provider": facts["provider"],
         "binary": binary,
         "binary_per_node": (facts.get("binary") or {}).get("per_node", {}),
+        # role ai_memory_build's manifest (source, features, profile, toolchain, build time) when it built the binary
+        "build": {k: v for k, v in (facts.get("build") or {}).items() if k != "binary_path"} or None,
+        "expectations": facts.get("expectations") or None,
+        "settings": facts.get("settings") or {},
         "topology": facts["topology"],
         # PostgreSQL, pgvector and AGE as they run (role postgres_age), when the campaign deployed them
         "postgres": facts.get("postgres") or None,

@@ -46,6 +46,25 @@ options:
     description: History file (JSONL) on the node.
     type: path
     required: true
+  tier:
+    description: Recall tier the CLI C(recall) and the MCP session ask for (C(--tier)); an empty string asks for
+      none, so the product's own default applies. The campaign records it in provenance.
+    type: str
+    default: keyword
+  mcp_profile:
+    description: MCP profile the session asks for (C(mcp --profile)).
+    type: str
+    default: core
+  mcp_tools:
+    description: The tools that profile must list, exactly (the release's expectations); omitted, the session
+      only needs C(memory_store) and C(memory_recall) for its round trip.
+    type: list
+    elements: str
+  command_timeout:
+    description: Seconds each CLI command may take; a command past it is killed and its op fails with the
+      command line (a hung command never hangs the campaign).
+    type: float
+    default: 60
 attributes:
   check_mode:
     support: full
@@ -77,11 +96,17 @@ summary:
 import os
 import shutil
 import uuid
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC, Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import run as run_with_deadline
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.functional import Phase1
+
+
+def _run(argv: list[str], stdin: str | None = None, *, timeout: float, env: dict[str, str], cwd: str):
+    return run_with_deadline(argv, timeout=timeout, stdin=stdin, env=env, cwd=cwd)
 
 
 def main() -> None:
@@ -93,6 +118,10 @@ def main() -> None:
             url=dict(type="str", required=True),
             namespace=dict(type="str", required=True),
             history=dict(type="path", required=True),
+            tier=dict(type="str", default="keyword"),
+            mcp_profile=dict(type="str", default="core"),
+            mcp_tools=dict(type="list", elements="str"),
+            command_timeout=dict(type="float", default=60),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -109,17 +138,16 @@ def main() -> None:
         shutil.rmtree(p["workdir"], ignore_errors=True)
         os.makedirs(p["workdir"], mode=0o700)
 
-        def run(cmd: list[str], stdin: str | None) -> tuple[int, str, str]:
-            env = {"HOME": p["workdir"], "AI_MEMORY_NO_CONFIG": "1"}
-            return module.run_command(cmd, data=stdin, environ_update=env, cwd=p["workdir"],
-                                      binary_data=stdin is None)
-
-        phase = Phase1(run, p["binary"], p["workdir"], history, node)
+        env = dict(os.environ, HOME=p["workdir"], AI_MEMORY_NO_CONFIG="1")
+        run = partial(_run, timeout=p["command_timeout"], env=env, cwd=p["workdir"])
+        phase = Phase1(run, p["binary"], p["workdir"], history, node, tier=p["tier"], mcp_profile=p["mcp_profile"],
+                       mcp_tools=p["mcp_tools"])
         summary = phase.cli_checks()
         phase.http_checks(client, p["namespace"])
-        rc, out, _err = module.run_command([p["binary"], "--version"])
-        history.append({"process": node, "type": "ok" if rc == 0 else "fail", "f": "version", "node": node,
-                        "value": {"version": out.strip().splitlines()[0] if out.strip() else ""}})
+        done = run_with_deadline([p["binary"], "--version"], timeout=p["command_timeout"])
+        history.append({"process": node, "type": "ok" if done.ok else "fail", "f": "version", "node": node,
+                        "value": {"version": done.stdout.strip().splitlines()[0] if done.stdout.strip() else "",
+                                  **({} if done.ok else {"command": done.record()})}})
     elif p["stage"] == "before_restart":
         title = f"persist-{uuid.uuid4().hex[:8]}"
         resp = client.request("POST", "/api/v1/memories", {"title": title, "content": "survives a restart",

@@ -39,6 +39,9 @@ def free_subnets() -> list[str]:
 
 
 SUBNETS = free_subnets()
+# This module rehearses on the stand-in (fault switches); tests/integration/test_real_campaign.py certifies the
+# real ai-memory.
+STANDIN = ["-e", "ai_memory_sut=standin"]
 
 
 def play(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -114,7 +117,7 @@ def test_clashing_subnet_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def kept_swarm() -> Iterator[str]:
-    result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true", *SUBNETS)
+    result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true", *SUBNETS, *STANDIN)
     try:
         assert result.returncode == 0, result.stdout[-6000:]
         yield CAMPAIGN
@@ -173,7 +176,8 @@ def test_stored_evidence_recomputes_to_its_verdict(kept_swarm: str) -> None:
 
 
 def test_second_converge_changes_nothing(kept_swarm: str) -> None:
-    result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS)
+    result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS,
+                  *STANDIN)
     assert result.returncode == 0, result.stdout[-4000:]
     counts = recap(result.stdout)
     assert set(counts) >= {"localhost", "node-a", "node-b", "node-c", "client-1"}
@@ -205,7 +209,7 @@ def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str) 
                                                                                   if c.startswith("s")],
                 "campaign_phases": phases, "campaign_chaos_classes": ["partition_minority"],
                 "campaign_chaos_cycles": 1}
-    result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS,
+    result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS, *STANDIN,
                   "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
                   "-e", json.dumps(declared))
     assert result.returncode != 0, "a campaign with a broken product must not exit 0"

@@ -35,17 +35,43 @@ PHASE1_ASSERTIONS = ("cli_store", "cli_recall", "cli_stats", "backup", "restore"
                      "http_get", "http_update", "http_search", "http_delete", "persist_write", "persist_read")
 
 
+def _mcp_problem(value: dict[str, Any], params: dict[str, Any]) -> str:
+    """Phase 1's MCP session judged from what it observed: the tools of the profile asked for (exactly the
+    release's set when the campaign pinned one), the protocol version, the store/recall round trip."""
+    tools = set(value.get("tools") or [])
+    expected = params.get("mcp_tools")
+    if expected is not None and tools != set(expected):
+        return (f"profile {value.get('profile')!r} lists {len(tools)} tools, expected {len(expected)}: missing "
+                f"{sorted(set(expected) - tools)}, unexpected {sorted(tools - set(expected))}")
+    if expected is None and not {"memory_store", "memory_recall"} <= tools:
+        return f"tools/list lacks memory_store or memory_recall: {sorted(tools)}"
+    if not value.get("protocol_version"):
+        return "initialize answered no protocolVersion"
+    if not value.get("round_trip"):
+        return "the memory stored over MCP was not recalled over MCP"
+    return ""
+
+
 def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """Ship-gate phase 1 on one node: every assertion recorded, and each one passed."""
+    """Ship-gate phase 1 on one node: every assertion recorded, and each one passed. params: ``host``, and the
+    pinned ``mcp_profile``/``mcp_tools``/``tier`` the campaign asked for."""
     last = {op["f"]: op for op in ops if op.get("type") in ("ok", "fail")}
     reasons = []
     for name in PHASE1_ASSERTIONS:
         op = last.get(name)
         if op is None:
             reasons.append(f"{name}: never ran")
-        elif op["type"] != "ok":
-            reasons.append(f"{name}: failed {op.get('value')}")
-    passed = sum(1 for name in PHASE1_ASSERTIONS if name in last and last[name]["type"] == "ok")
+            continue
+        value = op.get("value") if isinstance(op.get("value"), dict) else {}
+        command = value.get("command") if isinstance(value.get("command"), dict) else None
+        if op["type"] != "ok":
+            cause = (f"`{command.get('command')}` did not return within {command.get('timeout_s')} s (killed)"
+                     if command and command.get("timed_out") else f"failed {value}")
+            reasons.append(f"{name}: {cause}")
+        elif name == "mcp" and _mcp_problem(value, params):
+            reasons.append(f"mcp: {_mcp_problem(value, params)}")
+    passed = sum(1 for name in PHASE1_ASSERTIONS if name in last and last[name]["type"] == "ok"
+                 and not (name == "mcp" and _mcp_problem(last[name].get("value") or {}, params)))
     value = {name: (last[name].get("value") or {}) for name in last}
     shipgate = {"phase": 1, "host": params.get("host"), "version": value.get("version", {}).get("version"),
                 "recall_count": value.get("cli_recall", {}).get("recall_count"),
@@ -53,7 +79,8 @@ def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, A
                 "manifest_count": value.get("backup", {}).get("manifest_count"),
                 "mcp_tool_count": len(value.get("mcp", {}).get("tools") or [])}
     return {"valid": not reasons, "reasons": reasons,
-            "figures": {"assertions_passed": figure(passed, len(PHASE1_ASSERTIONS))}, "shipgate": shipgate}
+            "figures": {"assertions_passed": figure(passed, len(PHASE1_ASSERTIONS))}, "shipgate": shipgate,
+            "settings": {"tier": params.get("tier"), "mcp_profile": params.get("mcp_profile")}}
 
 
 KINDS: dict[str, Checker] = {

@@ -8,7 +8,11 @@
    (row count and a digest of the whole rows, whatever the schema) is read;
 4. the same migration again, and PostgreSQL's state again: it must be unchanged (not "rewrote 1000");
 5. ``migrate`` back into a fresh SQLite file, listed and digested like the source: every row must be identical,
-   field by field; the fields that differ are named.
+   field by field, at the precision the product guarantees across its backends; the fields that differ are named.
+
+Precision: ai-memory stamps times with nanoseconds on SQLite (RFC 3339, 9 fractional digits) while PostgreSQL's
+TIMESTAMPTZ keeps microseconds, so the round trip compares every RFC 3339 value (at any depth of a row) at
+microsecond precision (``PRECISION``), and the op says how many rows differed only below it.
 
 Every step is an op of the history (process ``migration``); the checker ``migration`` judges it.
 """
@@ -18,34 +22,69 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
+import re
 import socket
-import subprocess
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import Background, Completed, document, run
 
 PROCESS = "migration"
 HEALTH_DEADLINE_S = 30.0
 STOP_GRACE_S = 30.0
 COMMAND_TIMEOUT_S = 600.0
 BULK_MAX = 1000
-PG_STATE_SQL = ("SELECT count(*), md5(coalesce(string_agg(m::text, '|' ORDER BY m::text), '')) "
-                "FROM memories m WHERE m.namespace = %s")
+# PostgreSQL's state of the namespace, whatever the schema: the row count, the sum of the optimistic-concurrency
+# counters, and one digest per column over every row (so a re-run that changes anything is named by column)
+PG_COUNT_SQL = ("SELECT count(*), coalesce(sum((to_jsonb(m) ->> 'version')::bigint), 0) FROM memories m "
+                "WHERE m.namespace = %s")
+PG_COLUMNS_SQL = ("SELECT kv.key, md5(string_agg(coalesce(kv.value::text, 'null'), '|' ORDER BY m.id::text)) "
+                  "FROM memories m, jsonb_each(to_jsonb(m)) kv WHERE m.namespace = %s GROUP BY kv.key")
 
 
 class MigrationError(RuntimeError):
     """A step could not run at all (its op records why); the checker turns that red."""
 
 
+PRECISION = "microsecond"
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+
+
+def at_precision(value: Any) -> Any:
+    """``value`` with every RFC 3339 time (at any depth) rewritten as UTC, truncated to microseconds, in one
+    spelling ("Z" and "+00:00", 3, 6 or 9 digits compare equal when they name the same microsecond)."""
+    if isinstance(value, dict):
+        return {k: at_precision(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [at_precision(v) for v in value]
+    if isinstance(value, str):
+        match = _RFC3339.match(value)
+        if match:
+            day, clock, frac, zone = match.groups()
+            try:
+                when = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+            except ValueError:
+                return value
+            micros = ((frac or "") + "000000")[:6]
+            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{micros}Z"
+    return value
+
+
 def row_digest(mem: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(mem, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(at_precision(mem), sort_keys=True, separators=(",", ":")).encode()
+                          ).hexdigest()[:16]
 
 
 def differing_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    a, b = at_precision(a), at_precision(b)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def exactly_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
 def seed_memories(namespace: str, count: int) -> list[dict[str, Any]]:
@@ -84,10 +123,8 @@ class Migration:
             op["step"] = step
         self.history.append(op)
 
-    def cli(self, *args: str) -> tuple[int, str, str]:
-        proc = subprocess.run([self.binary, *args], cwd=self.workdir, env=self._env(), capture_output=True,
-                              text=True, timeout=COMMAND_TIMEOUT_S, check=False)
-        return proc.returncode, proc.stdout, proc.stderr
+    def cli(self, *args: str) -> Completed:
+        return run([self.binary, *args], timeout=COMMAND_TIMEOUT_S, env=self._env(), cwd=self.workdir)
 
     def prepare(self) -> None:
         for path in (self.source, self.roundtrip):
@@ -100,79 +137,63 @@ class Migration:
     # --- 1. seed through the bulk API --------------------------------------------------------------
     def seed(self) -> None:
         port = free_port()
-        log = open(os.path.join(self.workdir, "seed-daemon.log"), "wb")  # closed in the finally below
-        daemon = subprocess.Popen([self.binary, "--db", self.source, "serve", "--host", "127.0.0.1", "--port",
-                                   str(port)], cwd=self.workdir, env=self._env(), stdout=log, stderr=log,
-                                  start_new_session=True)
         value: dict[str, Any] = {"count": self.count, "port": port}
-        try:
-            client = Endpoint(f"http://127.0.0.1:{port}", agent_id=self.agent_id, timeout=60)
+        argv = [self.binary, "--db", self.source, "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with Background(argv, log_path=os.path.join(self.workdir, "seed-daemon.log"), env=self._env(),
+                        cwd=self.workdir, grace=STOP_GRACE_S) as daemon:
             try:
-                self._wait_healthy(client, daemon)
-                created, errors = 0, []
-                rows = seed_memories(self.namespace, self.count)
-                for start in range(0, len(rows), BULK_MAX):
-                    resp = client.request("POST", "/api/v1/memories/bulk", rows[start:start + BULK_MAX])
-                    body = resp.body if isinstance(resp.body, dict) else {}
-                    if resp.status != 200:
-                        errors.append(f"bulk: {resp.status or resp.error_class}: {str(resp.body)[:300]}")
-                    created += int(body.get("created") or 0)
-                    errors += [str(e)[:300] for e in body.get("errors") or []]
-                value.update({"created": created, "errors": errors})
-            finally:
-                client.close()
-        except MigrationError as exc:
-            value.update({"created": 0, "errors": [str(exc)]})
-        finally:
-            value["daemon_exit"] = self._stop(daemon)
-            log.close()
+                client = Endpoint(f"http://127.0.0.1:{port}", agent_id=self.agent_id, timeout=60)
+                try:
+                    self._wait_healthy(client, daemon)
+                    created, errors = 0, []
+                    rows = seed_memories(self.namespace, self.count)
+                    for start in range(0, len(rows), BULK_MAX):
+                        resp = client.request("POST", "/api/v1/memories/bulk", rows[start:start + BULK_MAX])
+                        body = resp.body if isinstance(resp.body, dict) else {}
+                        if resp.status != 200:
+                            errors.append(f"bulk: {resp.status or resp.error_class}: {str(resp.body)[:300]}")
+                        created += int(body.get("created") or 0)
+                        errors += [str(e)[:300] for e in body.get("errors") or []]
+                    value.update({"created": created, "errors": errors})
+                finally:
+                    client.close()
+            except MigrationError as exc:
+                value.update({"created": 0, "errors": [str(exc)]})
+        value["daemon_exit"] = daemon.returncode
         self.record("seed", not value["errors"] and value["created"] == self.count, value)
 
-    def _wait_healthy(self, client: Endpoint, daemon: subprocess.Popen[bytes]) -> None:
+    def _wait_healthy(self, client: Endpoint, daemon: Background) -> None:
         deadline = time.monotonic() + HEALTH_DEADLINE_S
         while time.monotonic() < deadline:
-            if daemon.poll() is not None:
-                raise MigrationError(f"the seed daemon exited with {daemon.returncode} (see seed-daemon.log)")
+            if not daemon.alive():
+                raise MigrationError(f"the seed daemon exited with {daemon.proc.poll() if daemon.proc else None} "
+                                     "(see seed-daemon.log)")
             if client.request("GET", "/api/v1/health").status == 200:
                 return
             time.sleep(0.1)
         raise MigrationError(f"the seed daemon did not answer /api/v1/health within {HEALTH_DEADLINE_S:g} s")
 
-    @staticmethod
-    def _stop(daemon: subprocess.Popen[bytes]) -> int | None:
-        """SIGINT (the daemon's graceful path, WAL checkpoint), SIGKILL after the grace period."""
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGINT)
-            try:
-                daemon.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(10)
-        return daemon.returncode
-
     # --- 2./5. listing a SQLite file with the binary's CLI -----------------------------------------
     def listing(self, db: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
-        rc, out, err = self.cli("--json", "--db", db, "list", "--namespace", self.namespace, "--limit",
-                                str(self.count * 10 + 10))
-        if rc != 0:
-            return None, f"list exited {rc}: {err.strip()[-300:]}"
-        try:
-            rows = json.loads(out)["memories"]
-        except (ValueError, KeyError, TypeError) as exc:
-            return None, f"list printed no memories JSON: {exc}"
+        done = self.cli("--json", "--db", db, "list", "--namespace", self.namespace, "--limit",
+                        str(self.count * 10 + 10))
+        if not done.ok:
+            return None, done.why()
+        doc, why = document(done.stdout)
+        rows = doc.get("memories") if isinstance(doc, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(m, dict) and "id" in m for m in rows):
+            return None, f"list printed no memories: {why or 'no memories list in the document'}"
         return {str(m["id"]): m for m in rows}, ""
 
     # --- 3./4. migrate and PostgreSQL's state ------------------------------------------------------
     def migrate(self, step: str, source: str, target: str) -> None:
-        rc, out, err = self.cli("migrate", "--from", source, "--to", target, "--namespace", self.namespace,
-                                "--json")
-        try:
-            report = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
-        except ValueError:
-            report = None
-        ok = rc == 0 and isinstance(report, dict)
-        self.record("migrate", ok, {"rc": rc, "report": report, "stderr": err.strip()[-500:] if not ok else ""},
-                    step)
+        done = self.cli("migrate", "--from", source, "--to", target, "--namespace", self.namespace, "--json")
+        report, why = document(done.stdout)  # the whole stdout: the real binary pretty-prints it
+        ok = done.ok and isinstance(report, dict)
+        value: dict[str, Any] = {"rc": done.rc, "report": report if isinstance(report, dict) else None}
+        if not ok:
+            value.update(command=done.record(), output=why, stderr=done.stderr.strip()[-500:])
+        self.record("migrate", ok, value, step)
 
     def pg_state(self, step: str) -> None:
         try:
@@ -183,9 +204,13 @@ class Migration:
         try:
             with psycopg.connect(self.pg_url, connect_timeout=10) as conn, conn.cursor() as cur:
                 cur.execute("SET statement_timeout = 30000")
-                cur.execute(PG_STATE_SQL, (self.namespace,))
-                count, digest = cur.fetchone()
-            self.record("pg_state", True, {"count": int(count), "digest": digest}, step)
+                cur.execute(PG_COUNT_SQL, (self.namespace,))
+                count, version_sum = cur.fetchone()
+                cur.execute(PG_COLUMNS_SQL, (self.namespace,))
+                columns = {str(key): str(digest) for key, digest in cur.fetchall()}
+            digest = hashlib.sha256(json.dumps(columns, sort_keys=True).encode()).hexdigest()[:32]
+            self.record("pg_state", True, {"count": int(count), "digest": digest, "columns": columns,
+                                           "version_sum": int(version_sum)}, step)
         except Exception as exc:  # psycopg errors: the step is recorded as failed with the cause
             self.record("pg_state", False, {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}, step)
 
@@ -203,10 +228,15 @@ class Migration:
         self.pg_state("after_again")
         self.migrate("reverse", pg, f"sqlite://{self.roundtrip}")
         back, error = self.listing(self.roundtrip)
-        diff = {}
+        diff, below_precision = {}, 0
         for mem_id, mem in (back or {}).items():
-            if source_rows and mem_id in source_rows and row_digest(mem) != row_digest(source_rows[mem_id]):
+            if not source_rows or mem_id not in source_rows:
+                continue
+            if row_digest(mem) != row_digest(source_rows[mem_id]):
                 diff[mem_id] = differing_fields(source_rows[mem_id], mem)
+            elif not exactly_equal(mem, source_rows[mem_id]):
+                below_precision += 1
         self.record("list_roundtrip", back is not None,
                     {"count": len(back or {}), "digests": {k: row_digest(v) for k, v in (back or {}).items()},
-                     "fields_differing": diff, "error": error})
+                     "fields_differing": diff, "precision": PRECISION,
+                     "rows_differing_only_below_precision": below_precision, "error": error})

@@ -9,9 +9,10 @@ import pytest
 from tests.unit.plugins.module_utils.history_builder import H, mem_id
 from tests.unit.plugins.module_utils.test_checkers import has, judged
 
-S5 = {"node": "pg", "namespace": "s5", "schema_version": 54, "agent": "swarm-tester", "memory": "s5-c1"}
+S5 = {"node": "pg", "namespace": "s5", "schema_version": 57}
 GATE_501 = {"error": "endpoint not yet implemented for postgres-backed daemon", "endpoint": "/api/v1/share",
             "method": "POST", "storage_backend": "postgres", "remediation": "use sqlite-backed daemon"}
+JOURNAL_AGE = ["2026-12-02T08:01:37Z  INFO ai_memory::store::postgres: Postgres KG backend: AGE kg_backend=AGE"]
 
 
 def probe(h: H, f: str, status: int | None, body: dict[str, Any], path: str = "/", method: str = "GET") -> None:
@@ -21,19 +22,28 @@ def probe(h: H, f: str, status: int | None, body: dict[str, Any], path: str = "/
            response=body, headers={})
 
 
-def s5_history(backend: str = "postgres", schema: int = 54, expires: str | None = "2026-12-08T10:00:00.000000Z",
-               rows: int = 1, matched: bool = True, gate_body: dict[str, Any] | None = None) -> H:
+def s5_history(backend: str = "postgres", schema: int = 57, expires: str | None = "2026-12-08T10:00:00.000000Z",
+               rows: int = 1, link_status: int = 201, link_rows: int = 1, edges: list[str] | None = None,
+               cypher_ok: bool = True, journal: list[str] | None = None,
+               gate_body: dict[str, Any] | None = None) -> H:
     h = H("s5")
     probe(h, "capabilities", 200, {"storage_backend": backend, "db_schema_version": schema},
           "/api/v1/capabilities")
     h.write("s5-00000", node="pg")
-    memory = {"id": mem_id("s5-00000"), "title": "s5-00000", "tier": "mid", "created_at": "2026-12-01T10:00:00.000000Z"}
+    h.write("s5-00001", node="pg")
+    a, b = mem_id("s5-00000"), mem_id("s5-00001")
+    memory = {"id": a, "title": "s5-00000", "tier": "mid", "created_at": "2026-12-01T10:00:00.000000Z"}
     if expires:
         memory["expires_at"] = expires
-    probe(h, "get_memory", 200, {"memory": memory, "links": []}, f"/api/v1/memories/{mem_id('s5-00000')}")
-    h._add(process="prober", type="ok", f="sql", value={"id": mem_id("s5-00000"), "rows": rows})
-    pair = [{"agent": '"swarm-tester"', "memory": '"s5-c1"'}] if matched else []  # agtype as text
-    h._add(process="prober", type="ok", f="cypher", value={"created": pair, "matched": pair})
+    probe(h, "get_memory", 200, {"memory": memory, "links": []}, f"/api/v1/memories/{a}")
+    probe(h, "link", link_status, {"linked": True}, "/api/v1/links", "POST")
+    h._add(process="prober", type="ok", f="sql", value={"id": a, "rows": rows, "link_rows": link_rows})
+    h._add(process="prober", type="ok" if cypher_ok else "fail", f="cypher",
+           value={"as_role": "ai_memory", "source": a, "target": b,
+                  "edges": ['"related_to"'] if edges is None else edges,  # agtype as text
+                  "error": "" if cypher_ok else "function ag_catalog.cypher does not exist"})
+    h._add(process="prober", type="ok", f="journal", value={"rc": 0, "lines": JOURNAL_AGE if journal is None
+                                                            else journal})
     probe(h, "route", 501, gate_body or GATE_501, "/api/v1/share", "POST")
     return h
 
@@ -42,16 +52,24 @@ def test_postgres_backend_passes_and_records_501_routes() -> None:
     result = judged("postgres_backend", s5_history().ops, S5)
     assert result["valid"], result["reasons"]
     assert result["routes_not_served_501"] == ["POST /api/v1/share"]
-    assert result["figures"]["assertions_passed"]["numerator"] == 7
+    assert result["figures"]["assertions_passed"]["numerator"] == 10
+    assert result["daemon_kg"] == {"kg_backend": "AGE", "age_warnings": []}
 
 
 @pytest.mark.parametrize(("kwargs", "cause"), [
     ({"backend": "sqlite"}, "storage_backend 'sqlite', expected postgres"),
-    ({"schema": 53}, "db_schema_version 53, expected 54"),
+    ({"schema": 54}, "db_schema_version 54, expected 57 for this release"),
     ({"expires": None}, "expires_at None is not created_at"),
     ({"expires": "2026-12-01T16:00:00Z"}, "is not created_at"),
     ({"rows": 0}, "direct query found 0 row(s)"),
-    ({"matched": False}, "MATCH returned []"),
+    ({"link_status": 501}, "POST /api/v1/links answered 501"),
+    ({"link_rows": 0}, "memory_links holds 0 row(s)"),
+    ({"edges": []}, "the daemon did not project its link into AGE"),
+    ({"cypher_ok": False}, "Cypher MATCH as role 'ai_memory' failed: function ag_catalog.cypher does not exist"),
+    ({"journal": []}, "announced KG backend None, expected AGE"),
+    ({"journal": ["Postgres KG backend: CTE"]}, "announced KG backend 'CTE', expected AGE"),
+    ({"journal": [*JOURNAL_AGE, "2026-12-02T08:01:37Z  WARN ai_memory::store::postgres: ensure memory_graph "
+                                "projection failed at connect"]}, "the daemon warned about AGE"),
     ({"gate_body": {"error": "nope"}}, "501 without the contract's body"),
 ])
 def test_postgres_backend_failures_name_the_cause(kwargs: dict[str, Any], cause: str) -> None:
@@ -59,12 +77,18 @@ def test_postgres_backend_failures_name_the_cause(kwargs: dict[str, Any], cause:
     assert not result["valid"] and has(result, cause), result["reasons"]
 
 
+def test_an_unpinned_release_records_the_schema_it_reports() -> None:
+    result = judged("postgres_backend", s5_history(schema=80).ops, {**S5, "schema_version": None})
+    assert result["valid"], result["reasons"]
+    assert result["capabilities"]["db_schema_version"] == 80 and result["expected_schema_version"] is None
+
+
 def test_postgres_backend_without_a_create() -> None:
     h = H("s5")
-    probe(h, "capabilities", 200, {"storage_backend": "postgres", "db_schema_version": 54})
+    probe(h, "capabilities", 200, {"storage_backend": "postgres", "db_schema_version": 57})
     h.write("s5-00000", node="pg", status=500)
     result = judged("postgres_backend", h.ops, S5)
-    assert has(result, "create_201: no 201 create (500)") and has(result, "no memory was created")
+    assert has(result, "create_201: 0 of 2 creates answered 201 (500)") and has(result, "no memory was created")
 
 
 # ---------------------------------------------------------------- phase 3 migration
@@ -82,16 +106,20 @@ def report(read: int = N, written: int = N, errors: list[str] | None = None) -> 
             "errors": errors or [], "dry_run": False}
 
 
-def p3_history(again_digest: str = "d1", again_count: int = N, lose: list[str] | None = None,
-               reverse_errors: list[str] | None = None, seeded: int = N) -> H:
+COLUMNS = {"id": "c1", "title": "c2", "content": "c3", "updated_at": "c4", "version": "c5"}
+
+
+def p3_history(again_columns: dict[str, str] | None = None, again_count: int = N, lose: list[str] | None = None,
+               reverse_errors: list[str] | None = None, seeded: int = N, version_bumps: int = 0) -> H:
     h = H()
     digests = {f"id{i}": f"dig{i}" for i in range(N)}
     mig(h, "seed", seeded == N, {"count": N, "created": seeded, "errors": []})
     mig(h, "list_source", True, {"count": N, "digests": digests, "error": ""})
     mig(h, "migrate", True, {"rc": 0, "report": report()}, "forward")
-    mig(h, "pg_state", True, {"count": N, "digest": "d1"}, "after_forward")
+    mig(h, "pg_state", True, {"count": N, "digest": "d1", "columns": COLUMNS, "version_sum": N}, "after_forward")
     mig(h, "migrate", True, {"rc": 0, "report": report()}, "again")
-    mig(h, "pg_state", True, {"count": again_count, "digest": again_digest}, "after_again")
+    mig(h, "pg_state", True, {"count": again_count, "digest": "d2", "columns": {**COLUMNS, **(again_columns or {})},
+                              "version_sum": N + version_bumps}, "after_again")
     mig(h, "migrate", not reverse_errors, {"rc": 1 if reverse_errors else 0,
                                            "report": report(errors=reverse_errors)}, "reverse")
     back = dict(digests)
@@ -110,10 +138,16 @@ def test_migration_passes_with_shipgate_reports() -> None:
     assert result["shipgate"]["report_idempotent"]["memories_read"] == N
 
 
-def test_a_rerun_that_changes_postgres_is_red() -> None:
-    assert has(judged("migration", p3_history(again_digest="d2").ops, {"count": N}),
-               "the second migration changed PostgreSQL")
+def test_a_rerun_that_changes_postgres_is_red_and_names_the_columns() -> None:
+    result = judged("migration", p3_history(again_columns={"content": "x", "updated_at": "y"}).ops, {"count": N})
+    assert has(result, "the second migration changed PostgreSQL") and has(result, "column(s) content, updated_at")
     assert has(judged("migration", p3_history(again_count=2 * N).ops, {"count": N}), f"{N} -> {2 * N} rows")
+
+
+def test_a_rerun_may_bump_the_version_counter_and_the_evidence_counts_the_bumps() -> None:
+    result = judged("migration", p3_history(again_columns={"version": "bumped"}, version_bumps=N).ops, {"count": N})
+    assert result["valid"], result["reasons"]
+    assert result["rerun"] == {"columns_changed": ["version"], "version_bumps": N}
 
 
 def test_a_lost_field_is_named() -> None:

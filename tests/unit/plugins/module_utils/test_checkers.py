@@ -520,9 +520,11 @@ def test_functional_needs_every_assertion() -> None:
     from tests.unit.histories import Builder
 
     b = Builder()
+    mcp = {"profile": "core", "tools": ["memory_recall", "memory_store"], "protocol_version": "2024-11-05",
+           "round_trip": True}
     for name in PHASE1_ASSERTIONS:
         b._add(process="node-a", type="ok", f=name, node="node-a",
-               value={"snapshot_count": 1, "manifest_count": 1} if name == "backup" else {})
+               value={"snapshot_count": 1, "manifest_count": 1} if name == "backup" else mcp if name == "mcp" else {})
     good = check("functional", b.ops, {"host": "node-a"})
     assert good["valid"] and good["figures"]["assertions_passed"]["numerator"] == len(PHASE1_ASSERTIONS)
     assert good["shipgate"]["snapshot_count"] == 1
@@ -531,3 +533,37 @@ def test_functional_needs_every_assertion() -> None:
     assert not bad["valid"] and bad["reasons"][0].startswith("backup: failed")
     missing = check("functional", [op for op in b.ops if op["f"] != "mcp"], {"host": "node-a"})
     assert "mcp: never ran" in missing["reasons"]
+
+
+def test_functional_judges_mcp_on_the_tools_of_the_profile_asked_for() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import PHASE1_ASSERTIONS
+
+    from tests.unit.histories import Builder
+
+    core = ["memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall",
+            "memory_search", "memory_smart_load", "memory_store"]
+
+    def history(tools: list[str], mcp_type: str = "ok", command: dict | None = None) -> list[dict]:
+        b = Builder()
+        for name in PHASE1_ASSERTIONS:
+            value: dict = {"profile": "core", "tools": tools, "protocol_version": "2024-11-05",
+                           "round_trip": True} if name == "mcp" else {}
+            if name == "cli_recall" and command:
+                value = {"command": command}
+            b._add(process="node-a", type=mcp_type if name in ("mcp",) or (command and name == "cli_recall") else "ok",
+                   f=name, node="node-a", value=value)
+        return b.ops
+
+    params = {"host": "node-a", "mcp_profile": "core", "mcp_tools": core}
+    assert check("functional", history(core), params)["valid"]
+    # a module that called "ok" a tools/list lacking memory_search, or listing memory_delete, is red here
+    lacking = check("functional", history([t for t in core if t != "memory_search"]), params)
+    assert not lacking["valid"] and "missing ['memory_search']" in lacking["reasons"][0]
+    extra = check("functional", history([*core, "memory_delete"]), params)
+    assert not extra["valid"] and "unexpected ['memory_delete']" in extra["reasons"][0]
+    # unpinned: only the round trip's tools are needed
+    assert check("functional", history(["memory_recall", "memory_store"]), {"host": "node-a"})["valid"]
+    # a command killed at its deadline is named with its command line
+    hung = check("functional", history(core, "fail", {"command": "ai-memory --json recall x", "timed_out": True,
+                                                       "timeout_s": 60}), params)
+    assert "cli_recall: `ai-memory --json recall x` did not return within 60 s (killed)" in hung["reasons"]

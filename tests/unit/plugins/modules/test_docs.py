@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils import basic
-from ansible_collections.aimemory.swarm.plugins.doc_fragments import attributes, do_api, endpoint
 from ansible_collections.aimemory.swarm.plugins import modules as _modules
+from ansible_collections.aimemory.swarm.plugins.doc_fragments import attributes, do_api, endpoint
 
 # every module of the collection, found on disk: a new module is checked without being listed here
 MODULES = [importlib.import_module(f"{_modules.__name__}.{info.name}")

@@ -1,0 +1,56 @@
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+"""What each ai-memory release is expected to do, where releases differ: one table, read by the campaign
+(``python -m verify expectations``), which pins the values into every check's parameters.
+
+A value here is an expectation about the product, read in the release's published source and confirmed on its
+built binary (``tests/integration/test_differential.py`` and the certification runs); never a value a check reads
+back from the binary under test and then accepts. A release missing from the table runs with what its binary
+reports about itself (schema version from capabilities, MCP tools from ``tools/list``), and the evidence says
+so (``expectations.source: "reported by the binary"``): such a campaign can still fail on everything else, but
+not on these values.
+
+``known_findings`` are defects of the product itself that a campaign on that release shows as red (with the
+cause a reader can match): documented in README's certification table, never waived.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# MCP tools per profile, as the release's `mcp --profile <p>` lists them (tools/list), memory_capabilities included
+_CORE_070 = ["memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall",
+             "memory_search", "memory_smart_load", "memory_store"]
+
+RELEASES: dict[str, dict[str, Any]] = {
+    "0.7.0": {
+        # src/storage/migrations.rs and src/store/postgres.rs: CURRENT_SCHEMA_VERSION = 57 in the published crate
+        # (the release/v0.7.0 branch tip and the v0.7 contract say 54)
+        "schema_version": 57,
+        "mcp_profiles": {"core": _CORE_070},
+        # HTTP direct writes need no agent attestation in 0.7.0
+        "http_write_attestation": False,
+        # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
+        "cross_backend_time_precision": "microsecond",
+        "known_findings": [],
+    },
+}
+
+_VERSION = re.compile(r"\b(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)\b")
+
+
+def release_of(version_output: str) -> str:
+    """The release a ``--version`` line names ("ai-memory 0.7.0 ..." -> "0.7.0"), "" when none."""
+    match = _VERSION.search(version_output or "")
+    return match.group(1) if match else ""
+
+
+def expectations(version_output: str) -> dict[str, Any]:
+    """The expectations for the binary that printed ``version_output``, with where they come from."""
+    release = release_of(version_output)
+    known = RELEASES.get(release)
+    if known is None:
+        return {"release": release, "source": "reported by the binary", "schema_version": None,
+                "mcp_profiles": {}, "http_write_attestation": None, "cross_backend_time_precision": "microsecond",
+                "known_findings": []}
+    return {"release": release, "source": "aimemory.swarm release table", **known}

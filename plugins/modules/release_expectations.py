@@ -1,0 +1,83 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, ai-memory swarm certification team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: release_expectations
+short_description: What the ai-memory release of a binary is expected to do, where releases differ
+description:
+  - Asks the binary for C(--version) (with a deadline) and returns the collection's expectations for that
+    release (schema version, MCP tools per profile, whether HTTP writes need agent attestation, the precision
+    times keep across backends, the release's known product findings).
+  - A release the collection does not know is returned with C(source) set to C(reported by the binary) and no
+    pinned values; the checks then take those values from the binary and the evidence says so.
+version_added: 0.2.0
+author: AI Memory Swarm Team (@aimemory)
+extends_documentation_fragment:
+  - aimemory.swarm.attributes
+options:
+  binary:
+    description: The ai-memory binary (or the stand-in) on the host running the module.
+    type: path
+    required: true
+  timeout:
+    description: Seconds C(--version) may take.
+    type: float
+    default: 30
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: What is the campaign certifying?
+  aimemory.swarm.release_expectations:
+    binary: /var/lib/aimemory-build/artifacts/ai-memory-0.7.0-0123456789abcdef/ai-memory
+  register: release
+"""
+
+RETURN = r"""
+version_output:
+  description: The first line C(--version) printed.
+  returned: success
+  type: str
+  sample: ai-memory 0.7.0
+expectations:
+  description: The release's expectations and where they come from.
+  returned: success
+  type: dict
+  sample: {"release": "0.7.0", "source": "aimemory.swarm release table", "schema_version": 57,
+           "mcp_profiles": {"core": ["memory_capabilities", "memory_get"]}, "http_write_attestation": false,
+           "cross_backend_time_precision": "microsecond", "known_findings": []}
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import run
+from ansible_collections.aimemory.swarm.plugins.module_utils._releases import expectations
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(binary=dict(type="path", required=True), timeout=dict(type="float", default=30)),
+        supports_check_mode=True,
+    )
+    # a scratch HOME: ai-memory writes a default config.toml into $HOME/.config on its first run
+    with tempfile.TemporaryDirectory(prefix="aimemory-version-") as home:
+        done = run([module.params["binary"], "--version"], timeout=module.params["timeout"],
+                   env=dict(os.environ, HOME=home, AI_MEMORY_NO_CONFIG="1"), cwd=home)
+    line = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
+    if not done.ok or not line:
+        module.fail_json(msg=f"cannot ask the binary for its version: {done.why()}")
+    module.exit_json(changed=False, version_output=line, expectations=expectations(line))
+
+
+if __name__ == "__main__":
+    main()
