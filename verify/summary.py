@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
 from datetime import UTC, datetime
@@ -77,6 +78,26 @@ def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
     return entry
 
 
+def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> dict[str, Any]:
+    """Which red reasons are known findings of the release under test (its expectations' ``known_findings``: a
+    check pattern and a text every matching reason contains), and which are not. Known findings stay red: this
+    only says which reds a reader has already seen documented (README, certification table)."""
+    findings = (expectations or {}).get("known_findings") or []
+    known: list[dict[str, str]] = []
+    unexplained: list[str] = []
+    for reason in reasons:
+        check = reason.split(":", 1)[0]
+        hit = next((f for f in findings if fnmatch.fnmatchcase(check, f.get("check", "")) and
+                    all(part in reason for part in f.get("match", []))), None)
+        if hit:
+            known.append({"finding": hit["id"], "check": check, "reason": reason})
+        else:
+            unexplained.append(reason)
+    seen = {k["finding"] for k in known}
+    return {"known": known, "unexplained": unexplained,
+            "not_reproduced": sorted(f["id"] for f in findings if f["id"] not in seen)}
+
+
 def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
     reasons: list[str] = []
     campaign = load(evidence_dir / "campaign.json", "campaign")
@@ -124,6 +145,7 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         "completed_at": now(),
         "overall_pass": overall,
         "reasons": reasons,
+        "reds": classify_reds(reasons, (prov or {}).get("expectations")),
         "declared_checks": declared,
         "checks": checks,
         "undeclared_files": undeclared,
@@ -138,10 +160,13 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
 def main_summarize(evidence_dir: Path) -> int:
     summary = summarize(evidence_dir)
     write_json_atomic(evidence_dir / "campaign-summary.json", summary)
+    known = {k["check"]: k["finding"] for k in summary["reds"]["known"]}
     for name, entry in summary["checks"].items():
         line = f"{'PASS' if entry['status'] == 'pass' else 'FAIL'}  {name}"
         if entry["reasons"]:
             line += "  — " + "; ".join(entry["reasons"])[:400]
+        if name in known:
+            line += f"  [known finding of this release: {known[name]}]"
         print(line)
     for reason in summary["reasons"]:
         if not any(reason.startswith(f"{n}:") for n in summary["checks"]):

@@ -22,6 +22,16 @@ from typing import Any
 _CORE_070 = ["memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall",
              "memory_search", "memory_smart_load", "memory_store"]
 
+# A finding: ``check`` is a pattern of check names, ``match`` the texts every red reason of it contains.
+DEFAULT_TIER_OFFLINE = {
+    "id": "default-tier-recall-hangs-offline",
+    "check": "phase1-*",
+    "match": ["cli_recall_default_tier:", "did not return within"],
+    "summary": "`ai-memory recall` with the product's default tier (semantic) on a host without network never "
+               "returns and prints nothing: it waits for the MiniLM embedding model it cannot fetch (900 s tried). "
+               "The daemon degrades to keyword; the CLI does not. Configure tier = \"keyword\" on offline hosts.",
+}
+
 RELEASES: dict[str, dict[str, Any]] = {
     "0.7.0": {
         # src/storage/migrations.rs and src/store/postgres.rs: CURRENT_SCHEMA_VERSION = 57 in the published crate
@@ -32,7 +42,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "http_write_attestation": False,
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
-        "known_findings": [],
+        "known_findings": [DEFAULT_TIER_OFFLINE],
     },
 }
 

@@ -65,6 +65,12 @@ options:
       command line (a hung command never hangs the campaign).
     type: float
     default: 60
+  default_tier_timeout:
+    description: When set, also runs C(recall) with no C(--tier) and no configuration (the product's own
+      default tier, as a first recall on a host without network runs it) with this many seconds to answer
+      (op C(cli_recall_default_tier)); 0 skips it.
+    type: float
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -101,12 +107,14 @@ from functools import partial
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC, Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import Completed
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import run as run_with_deadline
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.functional import Phase1
 
 
-def _run(argv: list[str], stdin: str | None = None, *, timeout: float, env: dict[str, str], cwd: str):
-    return run_with_deadline(argv, timeout=timeout, stdin=stdin, env=env, cwd=cwd)
+def _run(argv: list[str], stdin: str | None = None, timeout: float | None = None, *, default_timeout: float,
+         env: dict[str, str], cwd: str) -> Completed:
+    return run_with_deadline(argv, timeout=timeout or default_timeout, stdin=stdin, env=env, cwd=cwd)
 
 
 def main() -> None:
@@ -122,6 +130,7 @@ def main() -> None:
             mcp_profile=dict(type="str", default="core"),
             mcp_tools=dict(type="list", elements="str"),
             command_timeout=dict(type="float", default=60),
+            default_tier_timeout=dict(type="float", default=0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -139,9 +148,9 @@ def main() -> None:
         os.makedirs(p["workdir"], mode=0o700)
 
         env = dict(os.environ, HOME=p["workdir"], AI_MEMORY_NO_CONFIG="1")
-        run = partial(_run, timeout=p["command_timeout"], env=env, cwd=p["workdir"])
+        run = partial(_run, default_timeout=p["command_timeout"], env=env, cwd=p["workdir"])
         phase = Phase1(run, p["binary"], p["workdir"], history, node, tier=p["tier"], mcp_profile=p["mcp_profile"],
-                       mcp_tools=p["mcp_tools"])
+                       mcp_tools=p["mcp_tools"], default_tier_timeout=p["default_tier_timeout"] or None)
         summary = phase.cli_checks()
         phase.http_checks(client, p["namespace"])
         done = run_with_deadline([p["binary"], "--version"], timeout=p["command_timeout"])

@@ -57,7 +57,9 @@ def _agtype_row(row: Any) -> dict[str, Any]:
 
 KG_BACKEND = re.compile(r"Postgres KG backend: (\w+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-AGE_FALLBACK = re.compile(r"(?i)\bWARN\b.*(memory_graph|\bage\b|cypher|kg)")
+# a warning from the store's KG targets, or naming the graph, AGE or its LOAD (not the 501 "Wave-3" notice, whose
+# text merely links postgres-age-guide.md)
+AGE_FALLBACK = re.compile(r"\bWARN\b.*(store::postgres|memory_graph|\bAGE\b|LOAD 'age'|cypher)")
 
 
 def _journal(op: dict[str, Any] | None) -> tuple[str | None, list[str]]:

@@ -57,7 +57,8 @@ def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, A
     pinned ``mcp_profile``/``mcp_tools``/``tier`` the campaign asked for."""
     last = {op["f"]: op for op in ops if op.get("type") in ("ok", "fail")}
     reasons = []
-    for name in PHASE1_ASSERTIONS:
+    assertions = PHASE1_ASSERTIONS + (("cli_recall_default_tier",) if params.get("probe_default_tier") else ())
+    for name in assertions:
         op = last.get(name)
         if op is None:
             reasons.append(f"{name}: never ran")
@@ -70,7 +71,7 @@ def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, A
             reasons.append(f"{name}: {cause}")
         elif name == "mcp" and _mcp_problem(value, params):
             reasons.append(f"mcp: {_mcp_problem(value, params)}")
-    passed = sum(1 for name in PHASE1_ASSERTIONS if name in last and last[name]["type"] == "ok"
+    passed = sum(1 for name in assertions if name in last and last[name]["type"] == "ok"
                  and not (name == "mcp" and _mcp_problem(last[name].get("value") or {}, params)))
     value = {name: (last[name].get("value") or {}) for name in last}
     shipgate = {"phase": 1, "host": params.get("host"), "version": value.get("version", {}).get("version"),
@@ -79,7 +80,7 @@ def functional(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, A
                 "manifest_count": value.get("backup", {}).get("manifest_count"),
                 "mcp_tool_count": len(value.get("mcp", {}).get("tools") or [])}
     return {"valid": not reasons, "reasons": reasons,
-            "figures": {"assertions_passed": figure(passed, len(PHASE1_ASSERTIONS))}, "shipgate": shipgate,
+            "figures": {"assertions_passed": figure(passed, len(assertions))}, "shipgate": shipgate,
             "settings": {"tier": params.get("tier"), "mcp_profile": params.get("mcp_profile")}}
 
 

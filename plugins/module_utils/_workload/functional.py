@@ -16,7 +16,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import En
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import Completed, document
 
-Runner = Callable[..., Completed]  # (argv, stdin=None) -> Completed (every call has a deadline: _process.run)
+Runner = Callable[..., Completed]  # (argv, stdin=None, timeout=None) -> Completed (always a deadline: _process.run)
 KNOWN_CURATOR_ERRORS = {"no LLM client configured"}
 # what the round trip needs whatever the profile: the check fails the MCP step when these are not served
 ROUND_TRIP_TOOLS = {"memory_store", "memory_recall"}
@@ -33,9 +33,11 @@ class Phase1:
     release's expectations), or None to require only the round trip's tools."""
 
     def __init__(self, run: Runner, binary: str, workdir: str, history: History, node: str, tier: str = "keyword",
-                 mcp_profile: str = "core", mcp_tools: list[str] | None = None) -> None:
+                 mcp_profile: str = "core", mcp_tools: list[str] | None = None,
+                 default_tier_timeout: float | None = None) -> None:
         self.run, self.binary, self.workdir, self.history, self.node = run, binary, workdir, history, node
         self.tier, self.mcp_profile, self.mcp_tools = tier, mcp_profile, mcp_tools
+        self.default_tier_timeout = default_tier_timeout
         self.db = os.path.join(workdir, "phase1.db")
 
     def op(self, f: str, ok: bool, done: Completed | None = None, **value: Any) -> None:
@@ -44,8 +46,8 @@ class Phase1:
         self.history.append({"process": self.node, "type": "ok" if ok else "fail", "f": f, "node": self.node,
                              "value": value})
 
-    def cli(self, *args: str, stdin: str | None = None) -> Completed:
-        return self.run([self.binary, "--db", self.db, *args], stdin)
+    def cli(self, *args: str, stdin: str | None = None, timeout: float | None = None) -> Completed:
+        return self.run([self.binary, "--db", self.db, *args], stdin, timeout=timeout)
 
     def _tier(self) -> list[str]:
         return ["--tier", self.tier] if self.tier else []
@@ -61,6 +63,14 @@ class Phase1:
         recall_count = len(recall.get("memories") or [])
         self.op("cli_recall", done.ok and recall_count >= 1, done, rc=done.rc, tier=self.tier or "default",
                 recall_count=recall_count, **({"output": why} if why and done.ok else {}))
+        if self.default_tier_timeout:
+            # the product's own default tier, as a first `ai-memory recall` on a host without network runs it
+            done = self.cli("--json", "recall", f"functional check on {self.node}", "--limit", "5",
+                            timeout=self.default_tier_timeout)
+            found, why = document(done.stdout)
+            count = len((found if isinstance(found, dict) else {}).get("memories") or [])
+            self.op("cli_recall_default_tier", done.ok and count >= 1, done, rc=done.rc, recall_count=count,
+                    **({"output": why} if why and done.ok else {}))
         done = self.cli("--json", "stats")
         stats, why = document(done.stdout)
         stats = stats if isinstance(stats, dict) else {}

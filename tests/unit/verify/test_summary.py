@@ -143,3 +143,18 @@ def test_shipgate_phases_come_from_the_history_and_lying_keys_are_red(tmp_path: 
     assert entry["status"] == "recomputed_mismatch"
     assert any("ship-gate keys ['counts'] disagree with the history" in r for r in entry["reasons"])
     assert summary["phases"][0]["pass"] is False
+
+
+def test_reds_that_are_known_findings_of_the_release_are_named_and_stay_red() -> None:
+    from verify.summary import classify_reds
+
+    expectations = {"known_findings": [{"id": "hang", "check": "phase1-*",
+                                        "match": ["cli_recall_default_tier:", "did not return within"]},
+                                       {"id": "never-seen", "check": "s5_*", "match": ["x"]}]}
+    reasons = ["phase1-node-a: cli_recall_default_tier: `ai-memory recall x` did not return within 30 s (killed)",
+               "phase1-node-a: backup: failed {}", "s1_quorum_write: 1 acknowledged write(s) missing"]
+    reds = classify_reds(reasons, expectations)
+    assert reds["known"] == [{"finding": "hang", "check": "phase1-node-a", "reason": reasons[0]}]
+    assert reds["unexplained"] == reasons[1:]
+    assert reds["not_reproduced"] == ["never-seen"]
+    assert classify_reds(reasons, None) == {"known": [], "unexplained": reasons, "not_reproduced": []}

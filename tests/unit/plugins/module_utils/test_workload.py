@@ -170,3 +170,40 @@ def test_writes_run_until_the_event_lands(pki: PKI, cluster: FakeCluster, tmp_pa
     staggered = WriteWorkload(history, [("node-a", cluster.url("node-a"))], pki.client_args(), "ns-stagger", "s")
     summary = staggered.run(4, concurrency=1, stagger_s=0.1)
     assert summary["ok"] == 4 and summary["seconds"] >= 0.3
+
+
+def test_phase1_probes_the_default_tier_with_its_own_deadline_and_names_the_command(tmp_path) -> None:
+    """A recall that never returns is killed at its deadline and recorded with its command line; the module's
+    other steps still run (a hung product never hangs the campaign)."""
+    import json as _json
+
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import check
+    from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+    from ansible_collections.aimemory.swarm.plugins.module_utils._process import run
+    from ansible_collections.aimemory.swarm.plugins.module_utils._workload.functional import Phase1
+
+    fake = tmp_path / "ai-memory"
+    fake.write_text("#!/bin/sh\n"
+                    "case \"$*\" in *recall*--tier*) echo '{\"memories\":[{\"id\":\"a\"}]}';;\n"
+                    "  *recall*) sleep 300;;\n  *) echo '{\"total\": 1}';;\nesac\n")
+    fake.chmod(0o755)
+    calls = []
+
+    def runner(argv, stdin=None, timeout=None):
+        calls.append((argv, timeout))
+        return run(argv, timeout=timeout or 10, stdin=stdin)
+
+    history = History(str(tmp_path / "h.jsonl"))
+    phase = Phase1(runner, str(fake), str(tmp_path), history, "node-a", default_tier_timeout=0.5)
+    phase.cli_checks()
+    ops, problems = read_history(str(tmp_path / "h.jsonl"))
+    assert problems == []
+    probe = next(op for op in ops if op["f"] == "cli_recall_default_tier")
+    assert probe["type"] == "fail" and probe["value"]["command"]["timed_out"] is True
+    assert "--tier" not in probe["value"]["command"]["command"]
+    assert any(op["f"] == "cli_recall" and op["type"] == "ok" for op in ops)
+    assert [t for a, t in calls if "--tier" not in a and "recall" in a] == [0.5]
+    verdict = check("functional", ops, {"host": "node-a", "probe_default_tier": True})
+    assert any(r.startswith("cli_recall_default_tier: `") and "did not return within 0.5 s" in r
+               for r in verdict["reasons"]), verdict["reasons"]
+    assert _json.dumps(verdict)  # serialisable evidence
