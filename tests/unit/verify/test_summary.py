@@ -152,9 +152,13 @@ def test_reds_that_are_known_findings_of_the_release_are_named_and_stay_red() ->
                                         "match": ["cli_recall_default_tier:", "did not return within"]},
                                        {"id": "never-seen", "check": "s5_*", "match": ["x"]}]}
     reasons = ["phase1-node-a: cli_recall_default_tier: `ai-memory recall x` did not return within 30 s (killed)",
-               "phase1-node-a: backup: failed {}", "s1_quorum_write: 1 acknowledged write(s) missing"]
+               "phase1-node-a: figure assertions_passed = 14/15 = 0.9333 fails >= 1.0",
+               "phase1-node-b: backup: failed {}", "s1_quorum_write: 1 acknowledged write(s) missing",
+               "s1_quorum_write: figure acknowledged = 4/5 = 0.8000 fails >= 1.0"]
     reds = classify_reds(reasons, expectations)
-    assert reds["known"] == [{"finding": "hang", "check": "phase1-node-a", "reason": reasons[0]}]
-    assert reds["unexplained"] == reasons[1:]
+    # the figure that fails because of the finding is the finding; other checks' figures are not
+    assert reds["known"] == [{"finding": "hang", "check": "phase1-node-a", "reason": reasons[0]},
+                             {"finding": "hang", "check": "phase1-node-a", "reason": reasons[1]}]
+    assert reds["unexplained"] == reasons[2:]
     assert reds["not_reproduced"] == ["never-seen"]
     assert classify_reds(reasons, None) == {"known": [], "unexplained": reasons, "not_reproduced": []}
