@@ -55,7 +55,7 @@ class Loopback:
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self._listener.accept()
+                conn = self._listener.accept()[0]
             except (TimeoutError, OSError):
                 continue
             self.connections += 1
@@ -152,11 +152,11 @@ def read_request(sock: socket.socket, srv: Loopback) -> bool:
         if not chunk:
             return False
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, body = data.split(b"\r\n\r\n", 1)
     length = 0
     for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"content-length":
             length = int(value.strip())
     while len(body) < length:
         chunk = sock.recv(65536)
