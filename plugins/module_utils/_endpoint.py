@@ -183,37 +183,34 @@ def classify(exc: BaseException, *, tls: bool, connected: bool, fresh: bool,
     return "error", False
 
 
-class _CountingSSLSocket(ssl.SSLSocket):
-    """The TLS socket of the endpoint's connection (``SSLContext.sslsocket_class``), counting the bytes of the answer
-    to the request last sent, so a non-HTTP line followed by a hang-up is told from a hang-up without a word."""
+class _Connection:
+    """What the TLS socket under the endpoint's keep-alive connection saw: which socket the last request went out on
+    (a request that went out on another socket than the one before it opened a new, fresh, connection) and how many
+    bytes of answer came since the request began (a non-HTTP line followed by a hang-up is not a silent hang-up)."""
 
-    answered = 0
-
-    def send(self, data: Any, flags: int = 0) -> int:
-        self.answered = 0
-        return super().send(data, flags)
-
-    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
-        data = super().recv(buflen, flags)
-        self.answered += len(data)
-        return data
-
-
-class _Opened:
-    """httpcore ``trace`` extension: whether this request opened a new connection (a fresh one) or reused one, and
-    the TLS socket of a new one."""
-
-    __slots__ = ("fresh", "sock")
+    __slots__ = ("answered", "sock")
 
     def __init__(self) -> None:
-        self.fresh = False
-        self.sock: Any = None
+        self.sock: ssl.SSLSocket | None = None
+        self.answered = 0
 
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.started":
-            self.fresh = True
-        elif event == "connection.start_tls.complete" and info.get("return_value") is not None:
-            self.sock = info["return_value"].get_extra_info("socket")
+
+def _socket_class(conn: _Connection) -> type[ssl.SSLSocket]:
+    """The ``SSLContext.sslsocket_class`` of one endpoint: an ``SSLSocket`` that reports to ``conn``."""
+
+    class _ReportingSSLSocket(ssl.SSLSocket):
+        def send(self, data: Any, flags: int = 0) -> int:
+            if conn.sock is not self:
+                conn.sock, conn.answered = self, 0
+            return super().send(data, flags)
+
+        def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+            data = super().recv(buflen, flags)
+            if conn.sock is self:
+                conn.answered += len(data)
+            return data
+
+    return _ReportingSSLSocket
 
 
 class Endpoint:
@@ -239,10 +236,11 @@ class Endpoint:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             if client_cert:
                 ctx.load_cert_chain(client_cert, client_key)
-            ctx.sslsocket_class = _CountingSSLSocket
             self.ctx = ctx
+        self._conn = _Connection()
+        if self.ctx is not None:
+            self.ctx.sslsocket_class = _socket_class(self._conn)
         self._client: httpx.Client | None = None
-        self._sock: Any = None  # the TLS socket of the kept-alive connection
         self._urls: dict[str, httpx.URL] = {}
 
     def __enter__(self) -> Endpoint:
@@ -256,7 +254,7 @@ class Endpoint:
         if self._client is not None:
             self._client.close()
             self._client = None
-        self._sock = None
+        self._conn.sock = None
 
     def _http(self) -> httpx.Client:
         if self._client is None:
@@ -296,23 +294,20 @@ class Endpoint:
         start = time.monotonic()
         attempts = 2 if method in IDEMPOTENT else 1
         for attempt in range(attempts):
-            opened = _Opened()
+            kept = self._conn.sock  # the connection's socket before this request (TLS; None for plain HTTP)
+            self._conn.answered = 0
             try:
                 client = self._http()
-                req = client.build_request(method, self._url(path), content=data, headers=hdrs or None,
-                                           extensions={"trace": opened})
+                req = client.build_request(method, self._url(path), content=data, headers=hdrs or None)
                 resp = client.send(req, stream=True)
             except Exception as exc:  # every transport failure becomes an error class
-                if opened.fresh:
-                    self._sock = opened.sock
-                answered = getattr(self._sock, "answered", 0) > 0
-                cls, refused = classify(exc, tls=self.tls, connected=True, fresh=opened.fresh, answered=answered)
+                fresh = self._conn.sock is not kept
+                cls, refused = classify(exc, tls=self.tls, connected=True, fresh=fresh,
+                                        answered=self._conn.answered > 0)
                 if cls == "reset" and attempt + 1 < attempts:
                     continue  # a reused connection the server dropped: an idempotent request goes again
                 return Response(None, error_class=cls, latency_ms=_ms(start), detail=_detail(exc),
                                 refused_before_request=refused)
-            if opened.fresh:
-                self._sock = opened.sock
             headers_out: dict[str, str] = {}
             for key, value in resp.headers.multi_items():  # names lower-cased
                 headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
