@@ -22,7 +22,9 @@ returns a ``Response``; transport failures never raise. ``status`` is None when 
 ``dns``              the host name does not resolve
 ``timeout``          no answer within ``timeout`` (connect, handshake or response)
 ``reset``            a connection that had served requests was closed or reset before a status line
-``protocol``         the server answered something that is not HTTP
+``protocol``         the server answered something that is not HTTP (seen once it ends a header block or hangs
+                     up; a non-HTTP line left hanging is a ``timeout``, and over plain HTTP a non-HTTP line
+                     followed by a hang-up reads as ``reset``: only the TLS socket counts the answer's bytes)
 ``incomplete``       a status line arrived but the body was cut short (``status`` is set)
 ``error``            anything else (``detail`` says what)
 ==================== ===================================================================================
