@@ -1,6 +1,11 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
 """The one HTTP(S) client of every check: mTLS, keep-alive, timeouts, and error classes instead of exceptions.
 
+Built on ``httpx`` (a module requirement: modules that use it fail with ``missing_required_lib('httpx')`` when
+``HAS_HTTPX`` is false): one ``httpx.Client`` per endpoint holding one keep-alive connection, TLS from an
+``ssl.SSLContext`` built from the PEM files, every timeout (connect, read, write, pool) = ``timeout``, no retry in
+the transport, no proxy or certificate from the environment.
+
 ``Endpoint(base_url, api_key, agent_id, client_cert, client_key, ca_cert, timeout).request(method, path, body)``
 returns a ``Response``; transport failures never raise. ``status`` is None when no HTTP status line arrived, and
 ``error_class`` then says why:
@@ -17,7 +22,9 @@ returns a ``Response``; transport failures never raise. ``status`` is None when 
 ``dns``              the host name does not resolve
 ``timeout``          no answer within ``timeout`` (connect, handshake or response)
 ``reset``            a connection that had served requests was closed or reset before a status line
-``protocol``         the server answered something that is not HTTP
+``protocol``         the server answered something that is not HTTP (seen once it ends a header block or hangs
+                     up; a non-HTTP line left hanging is a ``timeout``, and over plain HTTP a non-HTTP line
+                     followed by a hang-up reads as ``reset``: only the TLS socket counts the answer's bytes)
 ``incomplete``       a status line arrived but the body was cut short (``status`` is set)
 ``error``            anything else (``detail`` says what)
 ==================== ===================================================================================
@@ -25,20 +32,32 @@ returns a ``Response``; transport failures never raise. ``status`` is None when 
 ``refused_before_request`` is True when the request can certainly not have been processed: the connection
 failed before it was sent, or the server answered it with a TLS alert. A write that fails that way certainly did
 not happen (Jepsen ``fail``); any other transport failure leaves it unknown (``info``).
+
+The one retry is explicit and narrow: an idempotent request (``GET``, ``HEAD``, ``OPTIONS``) whose kept-alive
+connection turns out to be dropped (``reset``) is sent once more on a new connection. Nothing else is ever resent.
 """
 
 from __future__ import annotations
 
 import errno
-import http.client
 import json
-import select
 import socket
 import ssl
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+HTTPX_IMPORT_ERROR: str | None = None
+try:
+    import h11
+    import httpx
+except ImportError:  # the module says so with missing_required_lib('httpx')
+    HTTPX_IMPORT_ERROR = traceback.format_exc()
+    HAS_HTTPX = False
+else:
+    HAS_HTTPX = True
 
 ENDPOINT_ARGSPEC: dict[str, dict[str, Any]] = {
     "api_key": {"type": "str", "no_log": True},
@@ -51,7 +70,10 @@ ENDPOINT_ARGSPEC: dict[str, dict[str, Any]] = {
 ENDPOINT_OPTIONS = tuple(ENDPOINT_ARGSPEC)
 IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
 MAX_TEXT = 65536
+MAX_URLS = 64  # parsed request URLs kept per endpoint (httpx parses a URL string in pure Python, on every request)
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+_CLOSED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError,
+           EOFError)
 
 
 @dataclass
@@ -100,12 +122,46 @@ def _is_tls_alert(exc: BaseException) -> bool:
     return "ALERT" in text or "HANDSHAKE" in text or "CERTIFICATE" in text
 
 
-def classify(exc: BaseException, *, tls: bool, connected: bool, fresh: bool) -> tuple[str, bool]:
-    """(error class, refused before request) of a transport failure.
+def _root(exc: BaseException) -> BaseException:
+    """The exception underneath: httpx raises its own ``from`` httpcore's, which carries the socket's, ssl's or h11's
+    as its argument (httpcore's pool re-raises ``from None``, so the argument, not ``__cause__``, is the link)."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__
+        if inner is None and exc.args and isinstance(exc.args[0], BaseException):
+            inner = exc.args[0]
+        if inner is None or id(inner) in seen:
+            return exc
+        exc = inner
+        seen.add(id(exc))
+
+
+def classify(exc: BaseException, *, tls: bool, connected: bool, fresh: bool,
+             answered: bool = False) -> tuple[str, bool]:
+    """(error class, refused before request) of a transport failure: an httpx exception, or the socket, ssl or
+    OS exception underneath one.
 
     ``connected``: the TCP connection and TLS handshake had completed; ``fresh``: the connection had not yet
-    answered any request (a close on a fresh TLS connection is how a refused client certificate looks).
+    answered any request (a close on a fresh TLS connection is how a refused client certificate looks);
+    ``answered``: bytes of an answer had arrived (a hang-up after them is ``protocol``, not a close).
     """
+    if HAS_HTTPX and isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            connected = False
+        if isinstance(exc, httpx.TimeoutException):  # connect (handshake included), read, write or pool
+            return "timeout", not connected or isinstance(exc, httpx.PoolTimeout)
+        root = _root(exc)
+        if isinstance(exc, httpx.RemoteProtocolError):
+            if isinstance(root, h11.RemoteProtocolError):
+                return "protocol", False  # an answer h11 cannot parse as HTTP
+            # httpcore: "Server disconnected without sending a response." (EOF before a full status line); h11
+            # keeps a partial answer to itself, so whether bytes came is the socket's count (``answered``)
+            if answered:
+                return "protocol", False
+            return ("tls_refused" if tls and fresh else "reset"), False
+        if root is exc or not isinstance(root, OSError):
+            return "error", not connected
+        exc = root
     if isinstance(exc, ssl.SSLCertVerificationError):
         return "tls_verify_failed", True
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -116,24 +172,47 @@ def classify(exc: BaseException, *, tls: bool, connected: bool, fresh: bool) -> 
         return "connect_refused", True
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE:
         return "unreachable", True
-    closed = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected,
-              ssl.SSLEOFError, ssl.SSLZeroReturnError, EOFError)
     if not connected:  # during the TLS handshake
-        if tls and isinstance(exc, (ssl.SSLError, *closed)):
+        if tls and isinstance(exc, (ssl.SSLError, *_CLOSED)):
             return "tls_refused", True
         return "error", True
-    if isinstance(exc, http.client.IncompleteRead):
-        return "incomplete", False
-    if tls and fresh and isinstance(exc, ssl.SSLError) and _is_tls_alert(exc):
+    if tls and fresh and _is_tls_alert(exc):
         return "tls_refused", True
-    if isinstance(exc, (*closed, ssl.SSLError)) or (isinstance(exc, http.client.BadStatusLine)
-                                                    and not str(exc).strip("'\" ")):
+    if isinstance(exc, (*_CLOSED, ssl.SSLError)):
         return ("tls_refused" if tls and fresh else "reset"), False
-    if isinstance(exc, http.client.HTTPException):
-        return "protocol", False
     if isinstance(exc, OSError):
         return "reset", False
     return "error", False
+
+
+class _Connection:
+    """What the TLS socket under the endpoint's keep-alive connection saw: which socket the last request went out on
+    (a request that went out on another socket than the one before it opened a new, fresh, connection) and how many
+    bytes of answer came since the request began (a non-HTTP line followed by a hang-up is not a silent hang-up)."""
+
+    __slots__ = ("answered", "sock")
+
+    def __init__(self) -> None:
+        self.sock: ssl.SSLSocket | None = None
+        self.answered = 0
+
+
+def _socket_class(conn: _Connection) -> type[ssl.SSLSocket]:
+    """The ``SSLContext.sslsocket_class`` of one endpoint: an ``SSLSocket`` that reports to ``conn``."""
+
+    class _ReportingSSLSocket(ssl.SSLSocket):
+        def send(self, data: Any, flags: int = 0) -> int:
+            if conn.sock is not self:
+                conn.sock, conn.answered = self, 0
+            return super().send(data, flags)
+
+        def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+            data = super().recv(buflen, flags)
+            if conn.sock is self:
+                conn.answered += len(data)
+            return data
+
+    return _ReportingSSLSocket
 
 
 class Endpoint:
@@ -142,6 +221,8 @@ class Endpoint:
     def __init__(self, base_url: str, api_key: str | None = None, agent_id: str | None = None,
                  client_cert: str | None = None, client_key: str | None = None, ca_cert: str | None = None,
                  timeout: float = 10.0) -> None:
+        if not HAS_HTTPX:
+            raise ImportError(f"the endpoint client needs the Python library httpx: {HTTPX_IMPORT_ERROR}")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) base URL: {base_url!r}")
@@ -149,6 +230,7 @@ class Endpoint:
         self.host = parts.hostname
         self.tls = parts.scheme == "https"
         self.port = parts.port or (443 if self.tls else 80)
+        self.origin = f"{parts.scheme}://{parts.netloc}"  # requests go to origin + path, as before
         self.api_key, self.agent_id, self.timeout = api_key, agent_id, float(timeout)
         self.ctx: ssl.SSLContext | None = None
         if self.tls:
@@ -157,8 +239,11 @@ class Endpoint:
             if client_cert:
                 ctx.load_cert_chain(client_cert, client_key)
             self.ctx = ctx
-        self._conn: http.client.HTTPConnection | None = None
-        self._served = 0  # responses read on the current connection
+        self._conn = _Connection()
+        if self.ctx is not None:
+            self.ctx.sslsocket_class = _socket_class(self._conn)
+        self._client: httpx.Client | None = None
+        self._urls: dict[str, httpx.URL] = {}
 
     def __enter__(self) -> Endpoint:
         return self
@@ -167,37 +252,42 @@ class Endpoint:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-            self._served = 0
+        """Close the connection; a later request opens a new one."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self._conn.sock = None
 
-    def _usable(self) -> bool:
-        """Whether the pooled connection is idle and open (an idle HTTP/1.1 connection must have nothing to read;
-        readable means the server closed it)."""
-        sock = self._conn.sock if self._conn is not None else None
-        if sock is None:
-            return False
-        try:
-            if isinstance(sock, ssl.SSLSocket) and sock.pending():
-                return False
-            readable = select.select([sock], [], [], 0)[0]
-        except (OSError, ValueError):
-            return False
-        return not readable
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            transport = httpx.HTTPTransport(
+                verify=self.ctx if self.ctx is not None else False, http1=True, http2=False, retries=0,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=None))
+            # The headers of every request, set once (the client merges them into each request). Accept-Encoding
+            # identity: bodies as sent; no User-Agent or Connection: the same request as the stdlib client sent.
+            fixed = {"Accept": "application/json", "Accept-Encoding": "identity"}
+            if self.api_key:
+                fixed["X-API-Key"] = self.api_key
+            if self.agent_id:
+                fixed["X-Agent-Id"] = self.agent_id
+            client = httpx.Client(transport=transport, timeout=httpx.Timeout(self.timeout), headers=fixed,
+                                  follow_redirects=False, trust_env=False)
+            for default in ("User-Agent", "Connection"):
+                client.headers.pop(default, None)
+            self._client = client
+        return self._client
 
-    def _open(self) -> http.client.HTTPConnection:
-        if self.tls:
-            return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=self.timeout)
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self.origin + path)
+            if len(self._urls) < MAX_URLS:
+                self._urls[path] = url
+        return url
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
         method = method.upper()
-        hdrs = {"Accept": "application/json"}
-        if self.api_key:
-            hdrs["X-API-Key"] = self.api_key
-        if self.agent_id:
-            hdrs["X-Agent-Id"] = self.agent_id
+        hdrs: dict[str, str] = {}
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -206,41 +296,42 @@ class Endpoint:
         start = time.monotonic()
         attempts = 2 if method in IDEMPOTENT else 1
         for attempt in range(attempts):
-            if self._conn is not None and not self._usable():
-                self.close()
-            fresh = self._conn is None
-            connected = not fresh
+            kept = self._conn.sock  # the connection's socket before this request (TLS; None for plain HTTP)
+            self._conn.answered = 0
             try:
-                conn = self._conn
-                if conn is None:
-                    conn = self._conn = self._open()
-                    conn.connect()
-                    connected = True
-                conn.request(method, path, body=data, headers=hdrs)
-                resp = conn.getresponse()
+                client = self._http()
+                req = client.build_request(method, self._url(path), content=data, headers=hdrs or None)
+                resp = client.send(req, stream=True)
             except Exception as exc:  # every transport failure becomes an error class
-                self.close()
-                cls, refused = classify(exc, tls=self.tls, connected=connected, fresh=fresh)
+                fresh = self._conn.sock is not kept
+                cls, refused = classify(exc, tls=self.tls, connected=True, fresh=fresh,
+                                        answered=self._conn.answered > 0)
                 if cls == "reset" and attempt + 1 < attempts:
                     continue  # a reused connection the server dropped: an idempotent request goes again
-                return Response(None, error_class=cls, latency_ms=_ms(start), detail=f"{type(exc).__name__}: {exc}",
+                return Response(None, error_class=cls, latency_ms=_ms(start), detail=_detail(exc),
                                 refused_before_request=refused)
             headers_out: dict[str, str] = {}
-            for name, value in resp.getheaders():
-                key = name.lower()
+            for key, value in resp.headers.multi_items():  # names lower-cased
                 headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
             try:
                 raw = resp.read()
             except Exception as exc:  # a body cut short
-                self.close()
                 cls = classify(exc, tls=self.tls, connected=True, fresh=False)[0]
-                return Response(resp.status, headers_out, None, "incomplete" if cls != "timeout" else cls,
-                                _ms(start), f"{type(exc).__name__}: {exc}")
-            self._served += 1
-            if resp.will_close:
-                self.close()
-            return Response(resp.status, headers_out, _parse(raw), None, _ms(start))
+                return Response(resp.status_code, headers_out, None, "incomplete" if cls != "timeout" else cls,
+                                _ms(start), _detail(exc))
+            finally:
+                resp.close()
+            return Response(resp.status_code, headers_out, _parse(raw), None, _ms(start))
         return Response(None, error_class="error", latency_ms=_ms(start), detail="no attempt made")
+
+
+def _detail(exc: BaseException) -> str:
+    """What failed: the httpx exception and, when it wraps one, the socket/ssl/h11 exception underneath."""
+    text = f"{type(exc).__name__}: {exc}"
+    root = _root(exc)
+    if root is not exc and str(root) not in text:
+        text += f" ({type(root).__name__}: {root})"
+    return text
 
 
 def _parse(raw: bytes) -> Any:

@@ -17,6 +17,8 @@ description:
   - Every assertion is an operation in the history; M(aimemory.swarm.history_check) with kind C(functional) judges it.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -104,8 +106,13 @@ import shutil
 import uuid
 from functools import partial
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import ENDPOINT_ARGSPEC, Endpoint
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    ENDPOINT_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+    Endpoint,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import Completed
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import run as run_with_deadline
@@ -135,6 +142,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     if module.check_mode:
         module.exit_json(changed=False, summary={})

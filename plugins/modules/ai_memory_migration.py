@@ -19,6 +19,7 @@ description:
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
   - python3-psycopg on the host (reads PostgreSQL's state)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
@@ -82,7 +83,8 @@ history:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import HAS_HTTPX, HTTPX_IMPORT_ERROR
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.migration import Migration, MigrationError
 
@@ -100,6 +102,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     if p["count"] < 1:
         module.fail_json(msg="count must be >= 1")

@@ -24,6 +24,8 @@ description:
     required write at all, every node is read once and RV(converged) is false (nothing to converge is no pass).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -181,7 +183,7 @@ reads:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 FOLLOW_CAP_S = 600.0
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import (
@@ -195,6 +197,8 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots, Write
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     ENDPOINT_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
     Endpoint,
     endpoint_kwargs,
 )
@@ -283,6 +287,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     if not p["nodes"] or any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in p["nodes"]):
         module.fail_json(msg="nodes: every item needs a name and a url")

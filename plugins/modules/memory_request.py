@@ -15,6 +15,8 @@ description:
     does not serve); the verdict is the checker's, never this module's. An HTTP error is a result, not a failure.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -90,9 +92,11 @@ error_class:
   sample: null
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     ENDPOINT_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
     Endpoint,
     endpoint_kwargs,
 )
@@ -115,6 +119,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     if not p["path"].startswith("/"):
         module.fail_json(msg=f"path must start with '/': {p['path']!r}")

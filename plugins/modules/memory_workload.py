@@ -19,6 +19,8 @@ description:
   - The verdict is never computed here; see M(aimemory.swarm.history_check).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -205,9 +207,11 @@ history:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     ENDPOINT_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
     Endpoint,
     endpoint_kwargs,
 )
@@ -236,6 +240,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     leaders = p["leaders"]
     if not leaders or any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in leaders):

@@ -19,6 +19,8 @@ description:
     a misconfigured client (that would be C(tls_verify_failed)).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
 options:
@@ -121,8 +123,8 @@ accepted:
 
 import uuid
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import HAS_HTTPX, HTTPX_IMPORT_ERROR, Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
 
@@ -157,6 +159,8 @@ def main() -> None:
         required_one_of=[("nodes", "url")],
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     nodes = p["nodes"] or [{"name": p["node"] or p["url"], "url": p["url"]}]
     if any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in nodes):

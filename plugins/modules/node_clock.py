@@ -15,6 +15,8 @@ description:
   - This is how a C(clock_skew_peer) chaos cycle proves its skew was real (M(aimemory.swarm.clock_skew)).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
+requirements:
+  - httpx (Debian C(python3-httpx)) on the host that runs the module
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -61,9 +63,11 @@ offsets:
   sample: {"node-a": 0.2, "node-c": 300.4}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     ENDPOINT_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
     Endpoint,
     endpoint_kwargs,
 )
@@ -81,6 +85,8 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
     p = module.params
     if not p["nodes"] or any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in p["nodes"]):
         module.fail_json(msg="nodes: every item needs a name and a url")

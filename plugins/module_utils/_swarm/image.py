@@ -17,8 +17,8 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._process import run
 RECIPE_VERSION = 2
 BASE_INCLUDE = ["systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "iproute2", "ca-certificates"]
 PACKAGES = [
-    "python3-cryptography", "python3-psycopg", "python3-apt", "nftables", "iptables", "procps", "sudo", "sqlite3",
-    "curl", "faketime", "libfaketime", "postgresql-17", "postgresql-17-pgvector", "postgresql-17-age",
+    "python3-cryptography", "python3-psycopg", "python3-apt", "python3-httpx", "nftables", "iptables", "procps", "sudo",
+    "sqlite3", "curl", "faketime", "libfaketime", "postgresql-17", "postgresql-17-pgvector", "postgresql-17-age",
 ]
 MARKER = "aimemory-image.json"
 

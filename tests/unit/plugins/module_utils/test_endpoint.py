@@ -7,14 +7,19 @@ import errno
 import http.client
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ansible_collections.aimemory.swarm.plugins.module_utils import _endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response, classify
 
 from tests.unit.plugins.module_utils.fakes import AGENT, API_KEY, PKI, TinyServer
+
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +57,9 @@ def test_the_allowlisted_identity_is_served_with_headers_and_json(pki: PKI, serv
         sent = resp.body["headers"]
         assert sent["x-api-key"] == API_KEY and sent["x-agent-id"] == AGENT and sent["x-extra"] == "1"
         assert sent["content-type"] == "application/json" and resp.body["body"] == {"title": "t"}
+        # the request the stdlib client sent: bodies unencoded, no client name, keep-alive as HTTP/1.1's default
+        assert sent["accept-encoding"] == "identity" and sent["accept"] == "application/json"
+        assert not {"user-agent", "connection"} & set(sent)
         assert c.request("GET", "/api/v1/health").body["status"] == "ok"
         assert c.request("GET", "/text").body == "plain words"
         assert c.request("GET", "/nope").status == 404
@@ -168,3 +176,29 @@ def test_response_reads_like_the_earlier_dict_result() -> None:
     assert resp.get("body") is None and resp.get("nope", 1) == 1
     with pytest.raises(KeyError):
         resp["nope"]
+
+
+def test_proxy_variables_are_ignored(pki: PKI, server: TinyServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks talk to the node itself: a proxy (or CA bundle) from the environment is never used."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.setenv("SSL_CERT_FILE", pki.rogue_ca.path)
+    with client(pki, server.url) as c:
+        assert c.request("GET", "/api/v1/health").status == 200
+
+
+def test_without_httpx_the_module_util_imports_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-test's import sanity test (and a host without python3-httpx) imports it without httpx: the import
+    succeeds, ``HAS_HTTPX`` is false with the traceback kept for missing_required_lib, and no Endpoint is built."""
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "from ansible_collections.aimemory.swarm.plugins.module_utils import _endpoint as e\n"
+            "assert e.HAS_HTTPX is False and 'httpx' in e.HTTPX_IMPORT_ERROR, e.HTTPX_IMPORT_ERROR\n"
+            "try:\n    e.Endpoint('https://127.0.0.1:9077')\nexcept ImportError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                         env={"PYTHONPATH": f"{ROOT}:{ROOT / '.collections'}", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert "needs the Python library httpx" in out.stdout
+    monkeypatch.setattr(_endpoint, "HAS_HTTPX", False)
+    with pytest.raises(ImportError):
+        Endpoint("https://127.0.0.1:9077")

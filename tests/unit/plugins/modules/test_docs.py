@@ -1,11 +1,14 @@
 """Each module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options (with the doc fragments it
 extends) match the argument spec the module really builds: names, types, defaults, required, elements; secrets
-are no_log and check mode is declared."""
+are no_log and check mode is declared. A module that reaches the endpoint client documents httpx as a requirement
+and fails with missing_required_lib('httpx') without it."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +72,52 @@ def test_documentation_matches_the_argument_spec(module: Any, monkeypatch: pytes
             assert spec[secret]["no_log"] is True, secret
     if "oauth_token" in spec:  # the DigitalOcean modules share their API options through the do_api fragment
         assert "aimemory.swarm.do_api" in fragments
+
+
+PREFIX = "ansible_collections.aimemory.swarm.plugins.module_utils"
+
+
+def reaches_endpoint(name: str, seen: set[str] | None = None) -> bool:
+    """Whether the module ``name`` imports ``_endpoint``, itself or through the collection's module_utils."""
+    seen = set() if seen is None else seen
+    seen.add(name)
+    tree = ast.parse(Path(importlib.import_module(name).__file__ or "").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PREFIX):
+            if node.module == f"{PREFIX}._endpoint":
+                return True
+            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for target in targets:
+                try:
+                    importlib.import_module(target)
+                except ImportError:
+                    continue
+                if target not in seen and reaches_endpoint(target, seen):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[1] for m in MODULES])
+def test_a_module_that_talks_to_nodes_requires_httpx(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    uses = reaches_endpoint(module.__name__)
+    requirements = yaml.safe_load(module.DOCUMENTATION).get("requirements") or []
+    assert any(str(r).startswith("httpx") for r in requirements) == uses, requirements
+    if not uses:
+        return
+    failed: dict[str, Any] = {}
+
+    def fake_init(self: Any, argument_spec: dict[str, Any], **kwargs: Any) -> None:
+        self.params, self.check_mode = {}, False
+
+    def fake_fail(self: Any, msg: str, **kwargs: Any) -> None:
+        failed.update(msg=msg, **kwargs)
+        raise Captured
+
+    monkeypatch.setattr(module, "HAS_HTTPX", False)
+    monkeypatch.setattr(module, "HTTPX_IMPORT_ERROR", "ModuleNotFoundError: No module named 'httpx'")
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", fake_init)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fake_fail)
+    with pytest.raises(Captured):
+        module.main()
+    assert failed == {"msg": basic.missing_required_lib("httpx"),
+                      "exception": "ModuleNotFoundError: No module named 'httpx'"}
