@@ -5,6 +5,10 @@ images, tags, SSH keys, VPCs, firewalls, droplets (and their actions). It checks
 real body), required fields, unknown sizes/regions/images, overlapping or reserved VPC ranges, names and tag
 syntax, and can be switched to answer 422 (droplet quota) or 429 (rate limit). Every request is logged
 (method, path, query, JSON body, status); the token itself is never logged.
+
+Droplets' public addresses (and their gateway) are loopback addresses (``PUBLIC_POOL``, or the list a test
+passes), never routable ones: a campaign run against this mock can only ever open SSH onto this machine. The
+private addresses are in the droplet's VPC range, as on DigitalOcean; nothing on the controller connects to them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +50,20 @@ VPC_NAME_RE = re.compile(r"^[A-Za-z0-9.-]{1,255}$")
 FIREWALL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$")
 PORTS_RE = re.compile(r"^(all|0|[0-9]{1,5}(-[0-9]{1,5})?)$")
 USER_DATA_MAX = 64 * 1024
+PUBLIC_POOL = ipaddress.ip_network("127.77.0.0/16")  # loopback: cannot leave the machine
+PUBLIC_GATEWAY = "127.77.0.1"
+
+
+def loopback_only(addresses: Iterable[str] | None) -> Iterator[str]:
+    """The public addresses to hand out, in order (default: PUBLIC_POOL from .10); ValueError for any address
+    that is not a loopback address."""
+    if addresses is None:
+        return (str(a) for a in itertools.islice(PUBLIC_POOL.hosts(), 9, None))
+    given = list(addresses)
+    for address in given:
+        if not ipaddress.ip_address(address).is_loopback:
+            raise ValueError(f"the mock hands out loopback public addresses only, not {address}")
+    return iter(given)
 
 
 class ApiError(Exception):
@@ -85,7 +104,7 @@ class DoMock:
     """State + an HTTP server. ``url`` is the API base (http://127.0.0.1:<port>/v2)."""
 
     def __init__(self, token: str, droplet_limit: int = 25, boot_seconds: float = 0.3,
-                 member_linger: float = 0.5) -> None:
+                 member_linger: float = 0.5, public_addresses: Iterable[str] | None = None) -> None:
         self.token = token
         self.droplet_limit = droplet_limit
         self.boot_seconds = boot_seconds
@@ -102,7 +121,7 @@ class DoMock:
         self.lingering: dict[str, list[tuple[int, float]]] = {}  # vpc id -> (droplet id, member until)
         self._ids = itertools.count(500000001)
         self._action_ids = itertools.count(900000001)
-        self._public = itertools.count(10)
+        self._public = loopback_only(public_addresses)
         default = self._vpc_record("default-nyc3", "nyc3", "10.108.0.0/20", "", default=True)
         self.vpcs[default["id"]] = default
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -577,7 +596,9 @@ class DoMock:
         network = ipaddress.ip_network(vpc["ip_range"])
         used = {n["ip_address"] for d in self.droplets.values() if d["vpc_uuid"] == vpc_id for n in d["networks"]["v4"]}
         private = next(str(h) for h in list(network.hosts())[1:] if str(h) not in used)
-        public = f"192.0.2.{next(self._public) % 250 + 1}"
+        public = next(self._public, None)
+        if public is None:
+            raise ApiError(500, "server_error", "the mock ran out of public addresses")
         distribution, image_name, image_id = IMAGES[body["image"]]
         droplet = {
             "id": droplet_id, "name": name, "memory": size["memory"], "vcpus": size["vcpus"], "disk": size["disk"],
@@ -586,7 +607,8 @@ class DoMock:
             "image": {"id": image_id, "name": image_name, "distribution": distribution, "slug": body["image"]},
             "size": size, "size_slug": size["slug"],
             "networks": {"v4": [
-                {"ip_address": public, "netmask": "255.255.255.0", "gateway": "192.0.2.254", "type": "public"},
+                {"ip_address": public, "netmask": str(PUBLIC_POOL.netmask), "gateway": PUBLIC_GATEWAY,
+                 "type": "public"},
                 {"ip_address": private, "netmask": str(network.netmask), "gateway": "", "type": "private"}],
                 "v6": []},
             "region": {"slug": body["region"], "name": body["region"].upper(), "available": True},

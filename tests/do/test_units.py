@@ -208,3 +208,37 @@ def test_mock_vpc_keeps_members_for_a_while(mock: DoMock) -> None:
     while (status := call(mock, "DELETE", f"/vpcs/{vpc['id']}")[0]) == 409 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status == 204
+
+
+def test_mock_hands_out_only_loopback_addresses(mock: DoMock) -> None:
+    """Every address a campaign against the mock could connect to is on loopback: the public addresses and their
+    gateway (the controller's SSH goes there); the private ones stay in their VPC's RFC 1918 range, as on
+    DigitalOcean, where the controller has no address."""
+    vpc = call(mock, "POST", "/vpcs", {"name": "v", "region": "nyc3", "ip_range": "10.200.9.0/24"})[1]["vpc"]
+    for i in range(20):
+        body = {"name": f"d{i}", "region": "nyc3", "size": "s-2vcpu-4gb", "image": "ubuntu-24-04-x64",
+                "vpc_uuid": vpc["id"] if i % 2 else None}
+        assert call(mock, "POST", "/droplets", body)[0] == 202
+    mock.seed_droplet("seeded", ["aimemory-swarm"])
+    ranges = {v["id"]: ipaddress.ip_network(v["ip_range"]) for v in mock.vpcs.values()}
+    droplets = DoClient(mock.url, TOKEN).list("droplets", "droplets")
+    assert len(droplets) == 21
+    deadline = time.monotonic() + 10  # networks appear once a droplet is active (boot_seconds)
+    while any(not d["networks"]["v4"] for d in droplets) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        droplets = DoClient(mock.url, TOKEN).list("droplets", "droplets")
+    public = set()
+    for droplet in droplets:
+        networks = droplet["networks"]["v4"]
+        assert {n["type"] for n in networks} == {"public", "private"}
+        for net in networks:
+            address = ipaddress.ip_address(net["ip_address"])
+            if net["type"] == "public":
+                assert address.is_loopback, droplet
+                assert ipaddress.ip_address(net["gateway"]).is_loopback, droplet
+                public.add(address)
+            else:
+                assert address in ranges[droplet["vpc_uuid"]] and address.is_private, droplet
+    assert len(public) == 21  # no two droplets share a public address
+    with pytest.raises(ValueError, match=r"loopback public addresses only, not 192\.0\.2\.7"):
+        DoMock(TOKEN, public_addresses=["127.0.0.9", "192.0.2.7"])
