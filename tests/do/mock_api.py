@@ -98,6 +98,7 @@ class Logged:
     status: int = 0
     authorized: bool = True
     at: float = field(default_factory=time.time)
+    advised_wait: float | None = None  # a 429's Retry-After, or its ratelimit-reset minus `at`
 
 
 class DoMock:
@@ -110,6 +111,11 @@ class DoMock:
         self.boot_seconds = boot_seconds
         self.member_linger = member_linger
         self.mode: str | None = None  # None | "quota" | "ratelimit"
+        self.rate_limit_every = 0  # > 0: every n-th authorized request answers 429 (Retry-After or ratelimit-reset)
+        self.rate_limit_writes_every = 0  # > 0: also every n-th write (POST, PUT, PATCH, DELETE)
+        self._authorized = 0
+        self._writes = 0
+        self.injected: list[tuple[int, str | None, str, dict[str, str]]] = []  # see inject()
         self.lock = threading.RLock()
         self.log: list[Logged] = []
         self.droplets: dict[int, dict[str, Any]] = {}
@@ -143,6 +149,12 @@ class DoMock:
     def requests(self, method: str | None = None, path_prefix: str = "") -> list[Logged]:
         with self.lock:
             return [r for r in self.log if (method is None or r.method == method) and r.path.startswith(path_prefix)]
+
+    def inject(self, status: int, times: int = 1, method: str | None = None, path_prefix: str = "/v2/",
+               headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (e.g. 503) instead of serving them."""
+        with self.lock:
+            self.injected += [(status, method, path_prefix, dict(headers or {}))] * times
 
     def writes(self) -> list[Logged]:
         return [r for r in self.requests() if r.method in ("POST", "PUT", "PATCH", "DELETE")]
@@ -198,10 +210,9 @@ class DoMock:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
-                self.send_header("ratelimit-limit", "5000")
-                self.send_header("ratelimit-remaining", "0" if status == 429 else "4999")
-                self.send_header("ratelimit-reset", str(int(time.time()) + 60))
-                for key, value in headers.items():
+                defaults = {"ratelimit-limit": "5000", "ratelimit-remaining": "0" if status == 429 else "4999",
+                            "ratelimit-reset": str(int(time.time()) + 60)}
+                for key, value in {**defaults, **headers}.items():
                     self.send_header(key, value)
                 self.end_headers()
                 if data:
@@ -229,8 +240,31 @@ class DoMock:
         if auth != f"Bearer {self.token}":
             entry.authorized = False
             return 401, {"id": "unauthorized", "message": "Unable to authenticate you"}, {}
+        with self.lock:
+            rule = next((r for r in self.injected if r[1] in (None, method) and path.startswith(r[2])), None)
+            if rule is not None:
+                self.injected.remove(rule)
+        if rule is not None:
+            error_id = "too_many_requests" if rule[0] == 429 else "server_error"
+            return rule[0], {"id": error_id, "message": f"injected HTTP {rule[0]}"}, rule[3]
+        limited = {"id": "too_many_requests", "message": "API Rate limit exceeded."}
         if self.mode == "ratelimit":
-            return 429, {"id": "too_many_requests", "message": "API Rate limit exceeded."}, {"Retry-After": "1"}
+            entry.advised_wait = 1.0
+            return 429, limited, {"Retry-After": "1"}
+        with self.lock:
+            self._authorized += 1
+            nth = self._authorized
+            write = method != "GET"
+            self._writes += write
+            nth_write = self._writes if write else 0
+        hit = bool(self.rate_limit_every and nth % self.rate_limit_every == 0)
+        if hit or (self.rate_limit_writes_every and nth_write and nth_write % self.rate_limit_writes_every == 0):
+            if nth % 2:  # alternately Retry-After, and ratelimit-reset alone
+                entry.advised_wait = 1.0
+                return 429, limited, {"Retry-After": "1"}
+            reset = int(entry.at) + 1
+            entry.advised_wait = reset - entry.at
+            return 429, limited, {"ratelimit-reset": str(reset)}
         if not path.startswith("/v2/"):
             return 404, {"id": "not_found", "message": "The resource you were accessing could not be found."}, {}
         if body is not None and not isinstance(body, dict):

@@ -1,0 +1,63 @@
+"""The DigitalOcean provider under real-world failure, against the mock: a rate limit on every tenth request
+through provision, rerun and teardown (the community.digitalocean modules through the retrying proxy, the
+project's own modules through their client)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.do.conftest import Campaign
+from tests.do.mock_api import Logged
+
+
+def retried_as_advised(log: list[Logged]) -> list[str]:
+    """Each 429 is followed by the same request (method, path, query), sent no sooner than the API asked."""
+    problems = []
+    for i, limited in enumerate(log):
+        if limited.status != 429:
+            continue
+        retry = next((r for r in log[i + 1:] if (r.method, r.path, r.query) == (limited.method, limited.path,
+                                                                               limited.query)), None)
+        if retry is None:
+            problems.append(f"{limited.method} {limited.path} answered 429 was never retried")
+        elif retry.at - limited.at < (limited.advised_wait or 0) - 0.05:
+            problems.append(f"{limited.method} {limited.path} retried after {retry.at - limited.at:.2f} s, "
+                            f"asked to wait {limited.advised_wait:.2f} s")
+    return problems
+
+
+def test_a_rate_limit_on_every_tenth_request_is_ridden_out(campaign: Campaign) -> None:
+    mock = campaign.mock
+    mock.rate_limit_every = 10
+    mock.rate_limit_writes_every = 4  # and, so that writes are certainly hit, every fourth write
+
+    first = campaign.provision()
+    assert first.rc == 0, first.out[-3000:]
+    limited = [r for r in mock.log if r.status == 429]
+    assert len(limited) >= 5, len(limited)
+    assert {r.method for r in limited} == {"GET", "POST"}
+    assert any(r.path.startswith("/v2/tags") or r.path.startswith("/v2/account/keys") for r in limited)
+    assert retried_as_advised(mock.log) == []
+    # exactly one of each and five droplets: nothing was created twice
+    assert len(mock.droplets) == 5 and len(mock.firewalls) == 1 and len(mock.keys) == 1
+    assert len([v for v in mock.vpcs.values() if not v["default"]]) == 1
+    assert re.search(r"API proxy: \d+ requests, [1-9]\d* retries", first.out), first.out[-3000:]
+
+    before = len(mock.log)
+    second = campaign.play("tests/do/playbooks/provision.yml", name="second",
+                           extra=campaign.extra(campaign_opens_evidence=False))
+    assert second.rc == 0, second.out[-3000:]
+    again = mock.log[before:]
+    assert any(r.status == 429 for r in again)
+    assert [r for r in again if r.method != "GET"] == []  # the rerun writes nothing, rate limited or not
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0 ", second.out), second.out[-1500:]
+
+    before = len(mock.log)
+    down = campaign.teardown()
+    assert down.rc == 0, down.out[-3000:]
+    assert any(r.status == 429 and r.method == "DELETE" for r in mock.log[before:])
+    assert retried_as_advised(mock.log) == []
+    assert mock.droplets == {} and mock.firewalls == {} and mock.keys == {}
+    assert [v["name"] for v in mock.vpcs.values()] == ["default-nyc3"]
+    assert set(mock.tags) == {"aimemory-swarm"}
+    assert not campaign.state_dir.exists()
