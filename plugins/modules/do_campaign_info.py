@@ -13,7 +13,8 @@ description:
   - Without it, lists every resource of the project (droplets tagged O(project_tag), VPCs, firewalls and SSH keys
     named C(<project_tag>-<sid>-<expiry>)) and which of them have expired (what the sweep removes). Droplets
     of the project without an expiry tag, and anything not named or tagged for the project, are never listed
-    as expired.
+    as expired. Campaign and expiry tags that carry nothing and whose campaign has nothing left are listed as
+    expired too (orphans).
   - Read-only. An unreachable API or a refused token fails with a clear message (never a traceback).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
@@ -94,16 +95,28 @@ expires_at:
   returned: campaign_id is given
   type: int
 empty:
-  description: Whether the campaign holds no droplet, firewall, VPC or SSH key.
+  description:
+    - Whether the campaign holds nothing any more, no droplet, firewall, VPC or SSH key, no campaign tag and no
+      expiry tag that nothing carries (the project tag, shared by every campaign, does not count).
   returned: campaign_id is given
   type: bool
+left:
+  description: What the campaign still holds, by kind, for a message; empty when O(campaign_id) holds nothing.
+  returned: campaign_id is given
+  type: str
+  sample: "vpcs aimemory-swarm-0a1b2c3d-1780416000; tags campaign-c-1 (on 0 resources)"
+left_tags:
+  description: The campaign tag if it exists, and the campaign's expiry tags that nothing carries.
+  returned: campaign_id is given
+  type: list
+  elements: dict
 spend:
   description: Spend so far, each droplet's hours since creation x its hourly price.
   returned: campaign_id is given
   type: dict
   sample: {"droplet_hours": 5.2, "usd": 0.22, "droplets": [], "arithmetic": "..."}
 expired:
-  description: What the sweep removes, by kind (droplets, firewalls, vpcs, ssh_keys, tags).
+  description: What the sweep removes, by kind (droplets, firewalls, vpcs, ssh_keys, tags; orphan tags included).
   returned: campaign_id is not given
   type: dict
 unexpiring_droplets:

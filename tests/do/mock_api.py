@@ -116,6 +116,7 @@ class DoMock:
         self._authorized = 0
         self._writes = 0
         self.injected: list[tuple[int, str | None, str, dict[str, str]]] = []  # see inject()
+        self.sticky_tags: set[str] = set()  # tags whose DELETE answers 204 and does nothing
         self.lock = threading.RLock()
         self.log: list[Logged] = []
         self.droplets: dict[int, dict[str, Any]] = {}
@@ -176,6 +177,10 @@ class DoMock:
         with self.lock:
             return self._create_firewall({"name": name, "tags": tags, "inbound_rules": [
                 {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["198.51.100.1/32"]}}]})["id"]
+
+    def seed_tag(self, name: str) -> None:
+        with self.lock:
+            self._ensure_tag(name)
 
     def seed_key(self, name: str, public_key: str) -> int:
         with self.lock:
@@ -384,6 +389,8 @@ class DoMock:
 
     def _delete_tag(self, name: str) -> tuple[int, None]:
         self._tag(name)
+        if name in self.sticky_tags:
+            return 204, None
         del self.tags[name]
         for droplet in self.droplets.values():
             if name in droplet["tags"]:
