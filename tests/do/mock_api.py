@@ -105,11 +105,14 @@ class DoMock:
     """State + an HTTP server. ``url`` is the API base (http://127.0.0.1:<port>/v2)."""
 
     def __init__(self, token: str, droplet_limit: int = 25, boot_seconds: float = 0.3,
-                 member_linger: float = 0.5, public_addresses: Iterable[str] | None = None) -> None:
+                 member_linger: float = 0.5, public_addresses: Iterable[str] | None = None,
+                 vpc_in_use_status: int = 409, droplet_prices: bool = True) -> None:
         self.token = token
         self.droplet_limit = droplet_limit
         self.boot_seconds = boot_seconds
         self.member_linger = member_linger
+        self.vpc_in_use_status = vpc_in_use_status  # 403 (the API reference) or 409 (what users observe)
+        self.droplet_prices = droplet_prices  # False: droplets' size objects carry no price_hourly/price_monthly
         self.mode: str | None = None  # None | "quota" | "ratelimit"
         self.rate_limit_every = 0  # > 0: every n-th authorized request answers 429 (Retry-After or ratelimit-reset)
         self.rate_limit_writes_every = 0  # > 0: also every n-th write (POST, PUT, PATCH, DELETE)
@@ -496,7 +499,8 @@ class DoMock:
         if vpc["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
         if self._members(vpc_id):
-            raise ApiError(409, "conflict", "Can not delete VPC with members")
+            error_id = "forbidden" if self.vpc_in_use_status == 403 else "conflict"
+            raise ApiError(self.vpc_in_use_status, error_id, "Can not delete VPC with members")
         del self.vpcs[vpc_id]
         return 204, None
 
@@ -646,7 +650,8 @@ class DoMock:
             "locked": False, "status": "new", "created_at": now_iso(), "features": ["private_networking"],
             "backup_ids": [], "snapshot_ids": [], "volume_ids": [], "next_backup_window": None,
             "image": {"id": image_id, "name": image_name, "distribution": distribution, "slug": body["image"]},
-            "size": size, "size_slug": size["slug"],
+            "size": {k: v for k, v in size.items() if self.droplet_prices or not k.startswith("price_")},
+            "size_slug": size["slug"],
             "networks": {"v4": [
                 {"ip_address": public, "netmask": str(PUBLIC_POOL.netmask), "gateway": PUBLIC_GATEWAY,
                  "type": "public"},
