@@ -5,7 +5,7 @@ Every request has a timeout; HTTP 429 and 5xx are retried as ``retry`` says (429
 methods), honouring ``Retry-After`` and ``ratelimit-reset``, until a deadline; every failure becomes a
 :class:`DoApiError` whose message names the status, DigitalOcean's error id and message, and never the token.
 The community.digitalocean modules do the creating (through ``proxy``, which retries the same way); this client
-lists, reads and prices.
+lists, reads, prices and deletes VPCs (do_vpc_delete).
 """
 
 from __future__ import annotations
