@@ -1,10 +1,14 @@
-"""Nothing left, checked: teardown's last check covers the campaign's tags too and fails loudly (keeping the
-local state) when anything remains; the sweep removes campaign and expiry tags whose resources are all gone."""
+"""Nothing left, checked, and honestly priced: teardown's last check covers the campaign's tags too and fails
+loudly (keeping the local state) when anything remains; the sweep removes campaign and expiry tags whose resources
+are all gone; cost.json prices droplets the API gives no price for at the planned price, and says so; a VPC whose
+deletion is answered 403 (DigitalOcean's API reference) while its destroyed droplets linger is waited out."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Callable
 
 from tests.do.conftest import Campaign
 
@@ -51,3 +55,26 @@ def test_sweep_removes_orphan_campaign_and_expiry_tags(campaign: Campaign) -> No
     deleted = sorted(r.path.rsplit("/", 1)[1] for r in mock.requests("DELETE", "/v2/tags/") if r.status == 204)
     assert deleted == sorted(["campaign-gone", f"expires-{FAR + 60}", f"expires-{past}"])
     assert len(mock.vpcs) == 2  # the live campaign's VPC and the default one are untouched
+
+
+def test_teardown_prices_from_the_plan_and_waits_out_a_vpc_answering_403(
+        make_campaign: Callable[..., Campaign]) -> None:
+    campaign = make_campaign(droplet_prices=False, vpc_in_use_status=403, member_linger=3)
+    up = campaign.provision()
+    assert up.rc == 0, up.out[-3000:]
+    assert all("price_hourly" not in d["size"] for d in campaign.mock.droplets.values())
+    campaign.evidence_dir.mkdir(parents=True)
+
+    down = campaign.teardown()
+    assert down.rc == 0, down.out[-3000:]
+    cost = json.loads((campaign.evidence_dir / "cost.json").read_text())
+    droplets = cost["actual"]["droplets"]
+    assert len(droplets) == 5 and {d["price_source"] for d in droplets} == {"plan"}
+    prices = {d["size"]: d["price_hourly"] for d in droplets}
+    assert prices == {"s-2vcpu-4gb": 0.03571, "s-4vcpu-8gb": 0.07143}  # the planned prices (GET /v2/sizes)
+    assert all(d["usd"] > 0 for d in droplets) and cost["actual"]["usd"] > 0 and cost["actual"]["unpriced"] == []
+    assert "(planned)" in cost["actual"]["arithmetic"]
+
+    vpc_deletes = [r.status for r in campaign.mock.requests("DELETE", "/v2/vpcs/")]
+    assert 403 in vpc_deletes and vpc_deletes[-1] == 204, vpc_deletes
+    assert [v["name"] for v in campaign.mock.vpcs.values()] == ["default-nyc3"]

@@ -30,6 +30,14 @@ def epoch(timestamp: str | None) -> float | None:
         return None
 
 
+def _price(value: Any) -> float | None:
+    """The hourly price the API gave, None when it gave none (never a silent 0)."""
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def summarize_droplet(droplet: dict[str, Any], project: str, now: float) -> dict[str, Any]:
     v4 = (droplet.get("networks") or {}).get("v4") or []
     public = [n.get("ip_address") for n in v4 if n.get("type") == "public"]
@@ -40,7 +48,7 @@ def summarize_droplet(droplet: dict[str, Any], project: str, now: float) -> dict
     campaign = next((t for t in tags if t.startswith("campaign-")), None)
     return {
         "id": droplet.get("id"), "name": droplet.get("name"), "status": droplet.get("status"),
-        "size": droplet.get("size_slug") or size.get("slug"), "price_hourly": float(size.get("price_hourly") or 0.0),
+        "size": droplet.get("size_slug") or size.get("slug"), "price_hourly": _price(size.get("price_hourly")),
         "region": (droplet.get("region") or {}).get("slug"), "vpc_uuid": droplet.get("vpc_uuid"),
         "created_at": droplet.get("created_at"), "created_epoch": epoch(droplet.get("created_at")),
         "public_ip": public[0] if public else None, "private_ip": private[0] if private else None,
