@@ -1,10 +1,14 @@
 """The DigitalOcean provider under real-world failure, against the mock: a rate limit on every tenth request
 through provision, rerun and teardown (the community.digitalocean modules through the retrying proxy, the
-project's own modules through their client)."""
+project's own modules through their client); droplets whose SSH drops packets or refuses, waited on at once
+with one deadline, after which teardown starts at once and the failure says why, per host."""
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
+from collections.abc import Callable
 
 from tests.do.conftest import Campaign
 from tests.do.mock_api import Logged
@@ -60,4 +64,49 @@ def test_a_rate_limit_on_every_tenth_request_is_ridden_out(campaign: Campaign) -
     assert mock.droplets == {} and mock.firewalls == {} and mock.keys == {}
     assert [v["name"] for v in mock.vpcs.values()] == ["default-nyc3"]
     assert set(mock.tags) == {"aimemory-swarm"}
+    assert not campaign.state_dir.exists()
+
+
+def task_starts(out: str) -> dict[str, float]:
+    """Each task's start, in seconds since the play began (profile_tasks prints it under the task's header)."""
+    found = {}
+    for match in TASK_START.finditer(out):
+        h, m, s = match.group("h", "m", "s")
+        found.setdefault(match.group("name"), int(h) * 3600 + int(m) * 60 + float(s))
+    return found
+
+
+TASK_START = re.compile(r"^TASK \[(?P<name>[^\]]+)\] \**\n[^\n]*\(\d+:\d\d:\d\d\.\d+\)\s+(?P<h>\d+):(?P<m>\d\d):"
+                        r"(?P<s>\d\d\.\d+)", re.M)
+SSH_WAIT = "Wait (one deadline, campaign_do_ssh_timeout, all droplets at once) for SSH with the pinned keys, " \
+           "cloud-init and the dead-man switch"
+
+
+def test_the_ssh_wait_has_one_deadline_and_says_why_each_host_did_not_answer(
+        make_campaign: Callable[..., Campaign], dropped_address: str) -> None:
+    refused = [f"127.77.200.{i}" for i in range(11, 15)]  # loopback, nothing listens on port 22
+    for address in refused:
+        with socket.socket() as probe:
+            probe.settimeout(2)
+            assert probe.connect_ex((address, 22)) == errno.ECONNREFUSED, f"something listens on {address}:22"
+    campaign = make_campaign(public_addresses=[dropped_address, *refused])
+    deadline = 8
+    run = campaign.provision(campaign_do_wait_for_ssh=True, campaign_do_ssh_timeout=deadline)
+    assert run.rc != 0, run.out[-3000:]
+    out = " ".join(run.out.split())
+    assert f"Provisioning failed (5 of 5 hosts did not answer SSH within {deadline} s: " in out, out[-3000:]
+    assert re.search(rf"{re.escape(dropped_address)}: timed out \(no answer to a TCP connect to port 22 within "
+                     r"[\d.]+ s\) - the cloud firewall drops SSH from this controller: check that "
+                     r"campaign_do_ssh_sources holds its egress address \(campaign_do_ssh_sources=203\.0\.113\.7/32\)",
+                     out), out[-3000:]
+    for address in refused:
+        assert f"{address}: refused (TCP port 22 answered with a reset) - nothing accepts SSH there" in out
+    assert "the hosts were torn down" in out
+
+    starts = task_starts(run.out)
+    waited = starts["Tear down what was created before the failure"] - starts[SSH_WAIT]
+    print(f"teardown started {waited:.1f} s after the SSH wait began (deadline {deadline} s)")
+    assert deadline - 0.5 <= waited <= deadline + 5, waited  # one deadline for all, then the teardown at once
+    mock = campaign.mock
+    assert mock.droplets == {} and mock.firewalls == {} and mock.keys == {}
     assert not campaign.state_dir.exists()

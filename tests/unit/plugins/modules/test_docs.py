@@ -31,12 +31,13 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     network_partition,
     node_clock,
     node_process,
+    ssh_wait,
 )
 
 MODULES = [memory_workload, memory_convergence, mtls_probe, history_event, history_check, network_partition,
            node_process, clock_skew, node_clock, history_wait, memory_request, ai_memory_migration,
            ai_memory_functional, local_swarm, local_swarm_image, do_budget, do_campaign_plan, do_campaign_info,
-           do_api_proxy, do_vpc_delete]
+           do_api_proxy, do_vpc_delete, ssh_wait]
 FRAGMENTS = {"aimemory.swarm.endpoint": endpoint.ModuleDocFragment, "aimemory.swarm.do_api": do_api.ModuleDocFragment,
              "aimemory.swarm.attributes": attributes.ModuleDocFragment}
 SECRETS = ("api_key", "oauth_token", "pg_url")
