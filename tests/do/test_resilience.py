@@ -20,8 +20,8 @@ def retried_as_advised(log: list[Logged]) -> list[str]:
     for i, limited in enumerate(log):
         if limited.status != 429:
             continue
-        retry = next((r for r in log[i + 1:] if (r.method, r.path, r.query) == (limited.method, limited.path,
-                                                                               limited.query)), None)
+        same = (limited.method, limited.path, limited.query)
+        retry = next((r for r in log[i + 1:] if (r.method, r.path, r.query) == same), None)
         if retry is None:
             problems.append(f"{limited.method} {limited.path} answered 429 was never retried")
         elif retry.at - limited.at < (limited.advised_wait or 0) - 0.05:

@@ -37,7 +37,7 @@ class Server:
     def serve(self) -> None:
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn = self.sock.accept()[0]
             except OSError:
                 continue
             if self.greeting is None:
