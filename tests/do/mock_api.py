@@ -3,8 +3,9 @@
 Enough of the API for the community.digitalocean modules and aimemory.swarm's own: account, sizes, regions,
 images, tags, SSH keys, VPCs, firewalls, droplets (and their actions). It checks the bearer token (401 with the
 real body), required fields, unknown sizes/regions/images, overlapping or reserved VPC ranges, names and tag
-syntax, and can be switched to answer 422 (droplet quota) or 429 (rate limit). Every request is logged
-(method, path, query, JSON body, status); the token itself is never logged.
+syntax, and can be switched to answer 422 (droplet quota) or 429 (rate limit: always, or every n-th request),
+to inject 5xx, to answer a VPC in use with 403 or 409, to keep a tag on DELETE and to hand out droplets whose size
+has no price. Every request is logged (method, path, query, JSON body, status); the token itself is never logged.
 
 Droplets' public addresses (and their gateway) are loopback addresses (``PUBLIC_POOL``, or the list a test
 passes), never routable ones: a campaign run against this mock can only ever open SSH onto this machine. The
@@ -112,6 +113,8 @@ class DoMock:
         self.boot_seconds = boot_seconds
         self.member_linger = member_linger
         self.vpc_in_use_status = vpc_in_use_status  # 403 (the API reference) or 409 (what users observe)
+        self.vpc_busy_deletes = 0  # > 0: so many deletes of each VPC answer "in use" even once its members are gone
+        self._vpc_deletes: dict[str, int] = {}
         self.droplet_prices = droplet_prices  # False: droplets' size objects carry no price_hourly/price_monthly
         self.mode: str | None = None  # None | "quota" | "ratelimit"
         self.rate_limit_every = 0  # > 0: every n-th authorized request answers 429 (Retry-After or ratelimit-reset)
@@ -498,7 +501,8 @@ class DoMock:
         vpc = self._vpc(vpc_id)
         if vpc["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
-        if self._members(vpc_id):
+        self._vpc_deletes[vpc_id] = self._vpc_deletes.get(vpc_id, 0) + 1
+        if self._members(vpc_id) or self._vpc_deletes[vpc_id] <= self.vpc_busy_deletes:
             error_id = "forbidden" if self.vpc_in_use_status == 403 else "conflict"
             raise ApiError(self.vpc_in_use_status, error_id, "Can not delete VPC with members")
         del self.vpcs[vpc_id]
