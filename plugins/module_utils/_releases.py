@@ -22,14 +22,35 @@ from typing import Any
 _CORE_070 = ["memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall",
              "memory_search", "memory_smart_load", "memory_store"]
 
-# A finding: ``check`` is a pattern of check names, ``match`` the texts every red reason of it contains.
+# A finding: ``check`` is a pattern of check names, ``matches`` alternatives of texts a red reason of it contains
+# (all the texts of one alternative).
 DEFAULT_TIER_OFFLINE = {
     "id": "default-tier-recall-hangs-offline",
     "check": "phase1-*",
-    "match": ["cli_recall_default_tier:", "did not return within"],
+    "matches": [["cli_recall_default_tier:", "did not return within"]],
     "summary": "`ai-memory recall` with the product's default tier (semantic) on a host without network never "
                "returns and prints nothing: it waits for the MiniLM embedding model it cannot fetch (900 s tried). "
                "The daemon degrades to keyword; the CLI does not. Configure tier = \"keyword\" on offline hosts.",
+}
+
+DELETE_UNDONE = {
+    "id": "delete-undone-by-replication",
+    "check": "s1_quorum_write",
+    "matches": [["deleted write(s) held again"]],
+    "summary": "A delete acknowledged with 200 (and held by every node right after) comes back: the push "
+               "dead-letter queue replays the memory's create to a peer that had not acked it in time (0.7.0 queues "
+               "every peer not yet acked when the quorum is met), and catch-up copies it back to the others. "
+               "There are no tombstones (seen on 45 of 100 deletes).",
+}
+UPDATE_PRIORITY_KEPT = {
+    "id": "update-cannot-lower-priority",
+    "check": "s1_quorum_write",
+    "matches": [["present with other content than last written, differing in priority:"],
+                ["update acknowledgement(s) held by fewer than W=", "the others holding other(priority)"]],
+    "summary": "An update that lowers a memory's priority is acknowledged with 200 (the answer shows the new "
+               "priority) but peers apply it through the upsert that keeps the greater priority (GREATEST, #1629), "
+               "and catch-up brings the greater one back to the node that acknowledged it: every node ends with "
+               "the old priority while content, tags and metadata did change.",
 }
 
 RELEASES: dict[str, dict[str, Any]] = {
@@ -42,7 +63,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "http_write_attestation": False,
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
-        "known_findings": [DEFAULT_TIER_OFFLINE],
+        "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT],
     },
 }
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import errno
 import math
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ansible_collections.aimemory.swarm.plugins.module_utils._process import run
 
 REASONS = {
     "refused": "connection refused (nothing listens on the port, or a firewall rejects it)",
@@ -140,14 +141,12 @@ def ssh_argv(spec: SshSpec, address: str, connect_timeout: float, port: int | No
 
 def run_ssh(argv: list[str], timeout: float) -> tuple[str | None, str]:
     """(None, '') when the command succeeded, else (reason, detail)."""
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, errors="replace", timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
+    done = run(argv, timeout=max(timeout, 0.05))
+    if done.timed_out:
         return "not_ready", f"the readiness command was still running when the deadline came ({timeout:.1f} s left)"
-    except OSError as exc:
-        return "ssh_error", f"cannot run ssh: {exc}"
-    return (None, "") if proc.returncode == 0 else classify_ssh(proc.returncode, proc.stderr or "")
+    if done.rc == 127 and done.stderr.startswith("cannot start"):
+        return "ssh_error", f"cannot run ssh: {done.stderr}"
+    return (None, "") if done.rc == 0 else classify_ssh(int(done.rc or 1), done.stderr or "")
 
 
 def wait_host(state: HostState, spec: SshSpec, deadline: Deadline, stop: threading.Event,

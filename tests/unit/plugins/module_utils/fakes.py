@@ -314,7 +314,7 @@ class FakeCluster:
         with self.lock:
             store = self.stores[name]
             if path == "/api/v1/memories" and method == "POST":
-                return self._create(name, body)
+                return self._create(name, body, headers.get("x-agent-id") or AGENT)
             if path == "/api/v1/memories" and method == "GET":
                 ns = query.get("namespace", [None])[0]
                 limit = min(int(query.get("limit", ["20"])[0]), self.page_cap)
@@ -327,15 +327,17 @@ class FakeCluster:
                 return (200, {}, {"memory": mem, "links": []}) if mem else (404, {}, {"error": "not found"})
         return 404, {}, {"error": "not found"}
 
-    def _create(self, name: str, body: Any) -> tuple[int, dict[str, str], Any]:
+    def _create(self, name: str, body: Any, agent: str = AGENT) -> tuple[int, dict[str, str], Any]:
         if not isinstance(body, dict) or not body.get("title") or not body.get("content"):
             return 400, {}, {"error": "title and content are required"}
         ns = body.get("namespace", "global")
         store = self.stores[name]
         if any(m["title"] == body["title"] and m["namespace"] == ns for m in store.values()):
             return 409, {}, {"code": "CONFLICT", "error": "memory with title already exists"}
+        meta = {**(body.get("metadata") or {}), "scope": body.get("scope", "private"), "agent_id": agent}
         mem = {"id": str(uuid.uuid4()), "title": body["title"], "content": body["content"], "namespace": ns,
-               "tier": body.get("tier", "mid"), "metadata": {"scope": body.get("scope", "private")}}
+               "tier": body.get("tier", "mid"), "tags": body.get("tags") or [], "priority": body.get("priority", 5),
+               "source": body.get("source", "api"), "metadata": meta}
         store[mem["id"]] = mem
         got = 1
         for peer in self.names:
@@ -352,7 +354,7 @@ class FakeCluster:
             got += 1
         if got >= self.w or "ack_without_quorum" in self.faults:
             return 201, {}, {"id": mem["id"], "tier": mem["tier"], "namespace": ns, "title": mem["title"],
-                             "agent_id": AGENT, "quorum_acks": got}
+                             "agent_id": agent, "quorum_acks": got}
         shortfall = {"error": "quorum_not_met", "got": got, "needed": self.w,
                      "reason": "unreachable" if got == 1 else "timeout"}
         if "extra_body_key" in self.faults:
