@@ -113,6 +113,13 @@ options:
     type: list
     elements: dict
     default: []
+  bulk:
+    description:
+      - Send the writes in batches of this many through C(POST /api/v1/memories/bulk) (each batch through the next
+        leader, as one agent) instead of one by one; 0 writes one by one. Each memory is still its own op pair
+        (step C(bulk)); the answer carries no ids, so the checkers find them by title.
+    type: int
+    default: 0
 attributes:
   check_mode:
     description: Plans the writes without sending them or touching the history.
@@ -264,6 +271,7 @@ def main() -> None:
             seed=dict(type="int"),
             namespaces=dict(type="list", elements="str", default=[]),
             held=dict(type="list", elements="dict", default=[]),
+            bulk=dict(type="int", default=0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -306,8 +314,13 @@ def main() -> None:
     workload = WriteWorkload(History(p["history"]), pairs, args, p["namespace"], p["title_prefix"], p["scope"],
                              p["step"], p["tier"], first, process, p["agents"], varied,
                              [(str(x["name"]), str(x["url"])) for x in p["held"]])
-    result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"],
-                          p["pause_after_refused"])
+    if p["bulk"] < 0 or p["bulk"] > 1000:
+        module.fail_json(msg="bulk must be 0 (one by one) to 1000 (the API's maximum batch)")
+    if p["bulk"]:
+        result = workload.run_bulk(p["count"], p["bulk"])
+    else:
+        result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"],
+                              p["pause_after_refused"])
     errors = result.pop("errors")
     if errors:
         module.fail_json(msg="workload worker(s) failed: " + "; ".join(errors), **result)

@@ -153,6 +153,54 @@ class WriteWorkload:
                         {**body, "agent_id": agent})
         return resp.error_class == "connect_refused"
 
+    def run_bulk(self, count: int, batch: int) -> dict[str, Any]:
+        """``count`` writes in batches of ``batch`` through ``POST /api/v1/memories/bulk``, each batch through the
+        next leader and as one agent. Every memory is an op pair of its own (process ``bulk-<batch>-<i>``, step
+        ``bulk``): ``ok`` when the batch answered 200 with every item created and no error, ``info`` otherwise
+        (the node may have written some). The answer carries no ids: the checker finds the memories by title."""
+        start = time.monotonic()
+        clients: dict[str, Endpoint] = {}
+        agents = self.varied.agents if self.varied is not None else [self.endpoint_args.get("agent_id")]
+        try:
+            for b, first in enumerate(range(self.first_number, self.first_number + count, batch)):
+                numbers = range(first, min(first + batch, self.first_number + count))
+                node, url = self.leaders[b % len(self.leaders)]
+                agent = agents[b % len(agents)]
+                items, ops = [], []
+                for i, n in enumerate(numbers):
+                    _node, title, body, _agent = self.plan(n)
+                    body = {**body, "metadata": {**(body.get("metadata") or {}), "scope": body.get("scope")}}
+                    value = {"title": title, "namespace": body.get("namespace", self.namespace),
+                             "digest": intent_digest({**body, "agent_id": agent}), "scope": body.get("scope"),
+                             "agent_id": agent}
+                    ops.append({"process": f"bulk-{first}-{i}", "f": "write", "node": node, "step": "bulk",
+                                "value": value, "request": {"method": "POST", "path": f"{PATH}/bulk", **body,
+                                                            "agent_id": agent}})
+                    items.append(body)
+                self.history.append(*[{**op, "type": "invoke"} for op in ops])
+                if node not in clients:
+                    clients[node] = Endpoint(url, **self.endpoint_args)
+                resp = clients[node].request("POST", f"{PATH}/bulk", items, headers={"X-Agent-Id": agent})
+                body = resp.body if isinstance(resp.body, dict) else {}
+                whole = resp.status == 200 and body.get("created") == len(items) and not body.get("errors")
+                record = response_record(resp)
+                self.history.append(*[{k: v for k, v in op.items() if k != "request"} | {"type": "ok" if whole
+                                                                                          else "info", **record}
+                                      for op in ops])
+                with self._lock:
+                    self.attempted += len(items)
+                    self.counts["ok" if whole else "info"] += len(items)
+                    key = f"bulk:{resp.status or resp.error_class}"
+                    self.statuses[key] = self.statuses.get(key, 0) + 1
+        finally:
+            for client in clients.values():
+                client.close()
+        return {"attempted": self.attempted, "ok": self.counts["ok"], "fail": self.counts["fail"],
+                "info": self.counts["info"], "acked": self.counts["ok"], "acked_ids": [],
+                "statuses": dict(sorted(self.statuses.items())), "seconds": round(time.monotonic() - start, 3),
+                "namespace": self.namespace, "scope": self.scope, "titles": [], "deadline_reached": False,
+                "until_event_seen": None, "errors": []}
+
     def _watch(self, until_event: str, stop: threading.Event, seen: threading.Event) -> None:
         """Set ``seen`` (and so stop the writers) once a nemesis op ``until_event`` is appended to the history."""
         offset = os.path.getsize(self.history.path) if os.path.exists(self.history.path) else 0
