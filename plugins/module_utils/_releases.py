@@ -53,6 +53,16 @@ UPDATE_PRIORITY_KEPT = {
                "the old priority while content, tags and metadata did change.",
 }
 
+CATCHUP_CONFIDENCE_SOURCE = {
+    "id": "catch-up-rewrites-confidence-source",
+    "check": "*",
+    "matches": [["whose nodes hold different records, differing in confidence_source:"]],
+    "summary": "A memory that reaches a peer through catch-up or the push dead-letter replay (the peer was "
+               "paused, partitioned or down when it was written) is stored there with confidence_source "
+               "'caller_provided' where the node that took the write has 'default': replicas of one memory "
+               "disagree, permanently.",
+}
+
 RELEASES: dict[str, dict[str, Any]] = {
     "0.7.0": {
         # src/storage/migrations.rs and src/store/postgres.rs: CURRENT_SCHEMA_VERSION = 57 in the published crate
@@ -63,7 +73,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "http_write_attestation": False,
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
-        "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT],
+        "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT, CATCHUP_CONFIDENCE_SOURCE],
     },
 }
 

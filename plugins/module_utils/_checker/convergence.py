@@ -277,9 +277,12 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
         reasons.append(f"{len(resurrected)} deleted write(s) held again{where} (a delete that did not hold or was "
                        "undone by catch-up, replay or restart): "
                        + examples([f"{x['title']}@{x['node']}" for x in resurrected]))
-    if disagree:
-        reasons.append(f"{len(disagree)} write(s){where} whose nodes hold different records: "
-                       + examples([f"{x['title']} ({', '.join(x['fields']) or 'fields not read'})" for x in disagree]))
+    split_by: dict[str, list[dict[str, Any]]] = {}
+    for x in disagree:  # one reason per set of differing fields (a known finding names exactly one set)
+        split_by.setdefault(", ".join(x["fields"]) or "fields not read", []).append(x)
+    for fields, group in sorted(split_by.items()):
+        reasons.append(f"{len(group)} write(s){where} whose nodes hold different records, differing in {fields}: "
+                       + examples([f"{x['title']} on {', '.join(x['nodes'])}" for x in group]))
     if diverged:
         reasons.append(f"{len(diverged)} write(s){where} held under another id: "
                        + examples([f"{x['title']}@{x['node']}" for x in diverged]))

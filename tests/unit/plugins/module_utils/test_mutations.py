@@ -148,7 +148,8 @@ def test_nodes_holding_different_records_of_a_write_are_named_with_the_fields() 
                value={"id": mem_id("a"), "found": ["a", digests["a"], "v2" if node == "node-b" else "v1"],
                       "record": other})
     result = judged("quorum_write", h.ops, S1)
-    assert not result["valid"] and has(result, "1 write(s) whose nodes hold different records: a (version)")
+    assert not result["valid"] and has(result, "1 write(s) whose nodes hold different records, differing in "
+                                               "version: a on node-a, node-b, node-c")
 
 
 def test_an_acknowledgement_not_held_by_w_nodes_right_after_is_red_and_says_what_they_held() -> None:
