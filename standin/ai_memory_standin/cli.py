@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mcp":
         from ai_memory_standin.mcp import run_mcp
 
-        return run_mcp(resolve_db(args.db, cfg), args.agent_id)
+        return run_mcp(resolve_db(args.db, cfg), args.agent_id, args.profile)
     from ai_memory_standin import commands
 
     return commands.run(args, cfg, faults)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION, VERSION
 from ai_memory_standin.config import Config, config_path, resolve_db
-from ai_memory_standin.models import ValidationError, is_expired, iso, new_memory, now, public_view
+from ai_memory_standin.models import ValidationError, is_expired, new_memory, public_view, stamp
 from ai_memory_standin.store import Conflict, Store, open_store, redact_url, sqlite_path
 
 DEFAULT_STATEMENT_TIMEOUT_S = 30.0
@@ -124,8 +124,8 @@ def backup(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
     source = _db(args, cfg)
     target_dir = Path(args.to)
     target_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    snapshot = target_dir / f"ai-memory-{stamp}.db"
+    label = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    snapshot = target_dir / f"ai-memory-{label}.db"
     db = open_store(source)
     try:
         if "backup_no_snapshot" not in faults:  # FAULT: report success without writing the snapshot
@@ -135,8 +135,8 @@ def backup(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
     size = snapshot.stat().st_size if snapshot.exists() else 0
     manifest = {"snapshot": snapshot.name, "sha256": _sha256(snapshot) if snapshot.exists() else
                 hashlib.sha256(b"").hexdigest(), "bytes": size, "source_db": os.path.abspath(source),
-                "version": VERSION, "created_at": iso(now())}
-    (target_dir / f"ai-memory-{stamp}.manifest.json").write_text(json.dumps(manifest, indent=2))
+                "version": VERSION, "created_at": stamp()}
+    (target_dir / f"ai-memory-{label}.manifest.json").write_text(json.dumps(manifest, indent=2))
     if args.keep > 0:
         snaps = sorted(target_dir.glob("ai-memory-*.db"))
         for old in snaps[: max(0, len(snaps) - args.keep)]:
@@ -175,9 +175,9 @@ def restore(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
 
 
 def curator(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    started = iso(now())
+    started = stamp()
     rows = _live(args, cfg, None)
-    doc = {"started_at": started, "completed_at": iso(now()), "cycle_duration_ms": 0,
+    doc = {"started_at": started, "completed_at": stamp(), "cycle_duration_ms": 0,
            "memories_scanned": len(rows), "memories_eligible": len(rows), "auto_tagged": 0,
            "contradictions_found": 0, "operations_attempted": 0, "operations_skipped_cap": 0,
            "autonomy": {"clusters_formed": 0, "memories_consolidated": 0, "memories_forgotten": 0,
@@ -206,15 +206,15 @@ def _open_url(url: str, embedding_dim: int = 384) -> Store:
 
 
 def _copy_rows(rows: list[dict[str, Any]], dst: Store, faults: frozenset[str], errors: list[str]) -> int:
-    """Upsert by id; a row whose content is already there is left alone, so a re-run changes nothing."""
+    """Upsert by id, every row every time, as ai-memory 0.7.0's migrate does: a re-run leaves the content as it
+    was and bumps each row's optimistic-concurrency counter on PostgreSQL (an upsert-merge is a mutation)."""
     written = 0
     for mem in rows:
         copy = dict(mem)
         if "migrate_drop_field" in faults:
             copy["tags"] = []  # FAULT: a field silently lost in migration
         try:
-            if dst.get(copy["id"]) != copy:
-                dst.put(copy)
+            dst.put(copy)
             written += 1
         except Exception as exc:
             errors.append(f"{mem['id']}: {exc}")
@@ -237,7 +237,9 @@ def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
             dst.close()
     doc = {"from_url": redact_url(args.source), "to_url": redact_url(args.target), "memories_read": len(rows),
            "memories_written": written, "batches": 1, "errors": errors, "dry_run": bool(args.dry_run)}
-    out(args, doc, f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
+    # the real binary pretty-prints this report (serde_json::to_string_pretty, keys in order) over many lines
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.json else
+          f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
     return 1 if errors else 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ai_memory_standin.models import iso, now
+from ai_memory_standin.models import stamp
 
 RETRY_DELAY_S = 0.25
 CONNECT_TIMEOUT_S = 2.0
@@ -26,7 +26,7 @@ FANOUT_WORKERS_PER_PEER = 16
 
 
 def log(msg: str) -> None:
-    print(f"{iso(now())} INFO ai_memory::federation: {msg}", file=sys.stderr, flush=True)
+    print(f"{stamp()} INFO ai_memory::federation: {msg}", file=sys.stderr, flush=True)
 
 
 class Peer:
@@ -174,7 +174,7 @@ class Federation:
                     rnd.got += 1
                 rnd.cond.notify_all()
             if error is not None and "no_catchup" not in self.faults:
-                self.store.dlq_add(mem_id or "-", peer.id, payload.decode(), error, iso(now()))
+                self.store.dlq_add(mem_id or "-", peer.id, payload.decode(), error, stamp())
 
         if drop:
             # sequential dispatch, so the peers after the first W-1 acks never receive the write
@@ -275,7 +275,7 @@ class Federation:
             with self._metrics_lock:
                 self.metrics["retry_ok" if error is None else "retry_fail"] += 1
             if error is None:
-                self.store.dlq_done(row_id, iso(now()))
+                self.store.dlq_done(row_id, stamp())
             else:
                 self.store.dlq_bump(row_id, error)
 

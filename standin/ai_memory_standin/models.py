@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,12 +26,60 @@ class ValidationError(ValueError):
     """Client error: becomes 400 {"error": message}."""
 
 
+TIME_FIELDS = ("created_at", "updated_at", "last_accessed_at", "expires_at", "confidence_decayed_at")
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$")
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
+def render_ns(epoch_ns: int) -> str:
+    """RFC 3339 as ai-memory writes it (chrono ``to_rfc3339``: "+00:00", as many fractional digits as the value
+    needs of 0, 3, 6 or 9), from nanoseconds since the epoch."""
+    seconds, nanos = divmod(epoch_ns, 10**9)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos == 0:
+        frac = ""
+    elif nanos % 10**6 == 0:
+        frac = f".{nanos // 10**6:03d}"
+    elif nanos % 10**3 == 0:
+        frac = f".{nanos // 10**3:06d}"
+    else:
+        frac = f".{nanos:09d}"
+    return f"{text}{frac}+00:00"
+
+
+def ns_of(value: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time (any number of fractional digits up to 9, any offset)."""
+    match = _RFC3339.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValidationError(f"invalid RFC3339 timestamp: {value!r}")
+    day, clock, frac, zone = match.groups()
+    try:
+        whole = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
+    except ValueError as exc:
+        raise ValidationError(f"invalid RFC3339 timestamp: {value!r}") from exc
+    return int(whole.timestamp()) * 10**9 + int(((frac or "") + "000000000")[:9])
+
+
+def stamp() -> str:
+    """Now, with nanoseconds, as ai-memory stamps a row on SQLite."""
+    return render_ns(time.time_ns())
+
+
 def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    ts = ts.astimezone(UTC)
+    return render_ns(int(ts.replace(microsecond=0).timestamp()) * 10**9 + ts.microsecond * 1000)
+
+
+def at_microseconds(mem: dict[str, Any]) -> dict[str, Any]:
+    """The row as PostgreSQL's TIMESTAMPTZ keeps it: every time truncated to microseconds (and re-rendered)."""
+    out = dict(mem)
+    for key in TIME_FIELDS:
+        if isinstance(out.get(key), str):
+            out[key] = render_ns(ns_of(out[key]) // 1000 * 1000)
+    return out
 
 
 def parse_ts(value: str) -> datetime:
@@ -49,7 +98,7 @@ def effective_expires_at(tier: str, created_at: str, explicit: str | None) -> st
     if explicit:
         return explicit
     ttl = TIER_TTL[tier]
-    return iso(parse_ts(created_at) + ttl) if ttl else None
+    return render_ns(ns_of(created_at) + int(ttl.total_seconds()) * 10**9) if ttl else None
 
 
 def new_memory(body: dict[str, Any], agent_id: str) -> dict[str, Any]:
@@ -91,13 +140,13 @@ def new_memory(body: dict[str, Any], agent_id: str) -> dict[str, Any]:
             raise ValidationError(f"invalid scope: {scope}")
         metadata["scope"] = scope
     metadata["agent_id"] = agent_id
-    created = now()
-    created_at = iso(created)
+    created_ns = time.time_ns()
+    created_at = render_ns(created_ns)
     expires_at = body.get("expires_at")
     if body.get("ttl_secs") is not None:
-        expires_at = iso(created + timedelta(seconds=int(body["ttl_secs"])))
+        expires_at = render_ns(created_ns + int(body["ttl_secs"]) * 10**9)
     elif expires_at:
-        expires_at = iso(parse_ts(expires_at))
+        expires_at = render_ns(ns_of(expires_at))
     return {
         "id": str(uuid.uuid4()),
         "tier": tier,
@@ -150,5 +199,5 @@ def is_expired(mem: dict[str, Any], at: datetime | None = None) -> bool:
 
 def newer(incoming: dict[str, Any], existing: dict[str, Any]) -> bool:
     """insert_if_newer ordering: newer updated_at wins, tie-break on the larger id."""
-    a, b = parse_ts(incoming["updated_at"]), parse_ts(existing["updated_at"])
+    a, b = ns_of(incoming["updated_at"]), ns_of(existing["updated_at"])
     return a > b or (a == b and incoming["id"] > existing["id"])

@@ -33,6 +33,7 @@ from ai_memory_standin.models import (
     now,
     parse_ts,
     public_view,
+    stamp,
     valid_agent_id,
 )
 from ai_memory_standin.store import Ambiguous, Conflict
@@ -65,7 +66,7 @@ def postgres_gated(method: str, path: str) -> bool:
 
 
 def log(msg: str) -> None:
-    print(f"{iso(now())} INFO ai_memory: {msg}", file=sys.stderr, flush=True)
+    print(f"{stamp()} INFO ai_memory: {msg}", file=sys.stderr, flush=True)
 
 
 class HttpError(Exception):
@@ -392,7 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             mem["tier"] = body["tier"]
         if isinstance(body.get("metadata"), dict):
             mem["metadata"] = {**body["metadata"], "agent_id": mem["metadata"].get("agent_id")}
-        mem["updated_at"] = iso(now())
+        mem["updated_at"] = stamp()
         mem["version"] = int(mem.get("version") or 1) + 1
         try:
             self.app.store.put(mem)
@@ -456,7 +457,7 @@ class Handler(BaseHTTPRequestHandler):
         doc = {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": 0,
                "pendings_applied": 0, "pending_decisions_applied": 0, "namespace_meta_applied": 0,
                "namespace_meta_cleared": 0, "noop": noop, "skipped": 0, "quota_refused": 0, "dry_run": dry,
-               "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": iso(now())}
+               "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": stamp()}
         if self.app.store.backend == "postgres":
             sqlite_only = ("archives", "restores", "pendings", "pending_decisions", "namespace_meta")
             doc["skipped"] = sum(len(body[k]) for k in sqlite_only if isinstance(body.get(k), list))

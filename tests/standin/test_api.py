@@ -16,7 +16,7 @@ def test_health_and_capabilities(cluster: Cluster) -> None:
     assert health.body == {"status": "ok", "service": "ai-memory", "version": "0.7.0", "embedder_ready": False,
                            "federation_enabled": True}
     caps = node.request("GET", "/api/v1/capabilities").body
-    assert caps["storage_backend"] == "sqlite" and caps["db_schema_version"] == 54
+    assert caps["storage_backend"] == "sqlite" and caps["db_schema_version"] == 57
 
 
 def test_api_key_required_except_health(cluster: Cluster) -> None:

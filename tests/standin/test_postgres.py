@@ -86,17 +86,17 @@ def pg_node(binary: Path, pg: PgServer, tmp_path_factory: pytest.TempPathFactory
 def test_boot_capabilities_scratch_and_redacted_log(pg_node: tuple[Node, str], pg: PgServer) -> None:
     node, db = pg_node
     caps = node.request("GET", "/api/v1/capabilities").body
-    assert caps["storage_backend"] == "postgres" and caps["db_schema_version"] == 54
+    assert caps["storage_backend"] == "postgres" and caps["db_schema_version"] == 57
     log = node.log.read_text()
     assert "Postgres KG backend: AGE" in log
     assert pg.role_password not in log and f"standin:***@127.0.0.1:{pg.port}/{db}" in log
-    assert pg.sql(db, "SELECT max(version) FROM schema_version") == [[54]]
+    assert pg.sql(db, "SELECT max(version) FROM schema_version") == [[57]]
     assert pg.sql(db, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                       "WHERE attrelid = 'memories'::regclass AND attname = 'embedding'") == [["vector(384)"]]
     assert pg.sql(db, "SELECT name FROM ag_catalog.ag_graph") == [["memory_graph"]]
     # the scratch SQLite ./ai-memory.db in the working directory is still opened (contract §2 step 2)
     with contextlib.closing(sqlite3.connect(node.home / "ai-memory.db")) as scratch:
-        assert scratch.execute("SELECT version FROM schema_version").fetchall() == [(54,)]
+        assert scratch.execute("SELECT version FROM schema_version").fetchall() == [(57,)]
         assert scratch.execute("SELECT count(*) FROM sync_state WHERE peer = 'standin:node-id'").fetchone() == (1,)
 
 
@@ -133,7 +133,7 @@ def test_update_delete_and_put_conflict(pg_node: tuple[Node, str], pg: PgServer)
     first, second = create(node, "pg-upd-1", ns="upd"), create(node, "pg-upd-2", ns="upd")
     upd = node.request("PUT", f"/api/v1/memories/{first['id']}", {"content": "changed"})
     assert upd.status == 200 and upd.body["memory"]["version"] == 2
-    assert pg.sql(db, "SELECT body->>'content', (body->>'version')::int FROM memories WHERE id = %s",
+    assert pg.sql(db, "SELECT body->>'content', version::int FROM memories WHERE id = %s",
                   [first["id"]]) == [["changed", 2]]
     taken = node.request("PUT", f"/api/v1/memories/{first['id']}", {"title": "pg-upd-2"})
     assert taken.status == 409 and taken.body["existing_id"] == second["id"]
@@ -204,7 +204,7 @@ def test_v54_backfill_at_next_start(make_cluster, pg: PgServer) -> None:  # type
     pg.sql(db, "UPDATE schema_version SET version = 53")  # a store from before the v54 migration
     node.start()
     node.wait_healthy()
-    assert node.request("GET", "/api/v1/capabilities").body["db_schema_version"] == 54
+    assert node.request("GET", "/api/v1/capabilities").body["db_schema_version"] == 57
     assert "schema v54: tier expiry backfilled on 2 row(s)" in node.log.read_text()
     for tier, ttl in (("mid", timedelta(days=7)), ("short", timedelta(hours=6))):
         expected = iso(ts(legacy[tier]["created_at"]) + ttl)
@@ -247,7 +247,7 @@ def test_concurrent_bootstraps_queue_on_the_migration_lock(binary: Path, pg: PgS
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-    assert pg.sql(db, "SELECT version FROM schema_version") == [[54]]
+    assert pg.sql(db, "SELECT max(version) FROM schema_version") == [[57]]
     assert pg.sql(db, "SELECT count(*) FROM ag_catalog.ag_graph WHERE name = 'memory_graph'") == [[1]]
 
 
@@ -263,7 +263,7 @@ def test_statement_timeout_comes_from_the_config(binary: Path, pg: PgServer, tmp
     finally:
         pg.sql(db, "SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
     assert proc.returncode != 0 and "canceling statement due to statement timeout" in proc.stderr, proc.stderr
-    assert cli_json(binary, tmp_path, "schema-init", "--store-url", pg.url(db), "--json")["schema_version"] == 54
+    assert cli_json(binary, tmp_path, "schema-init", "--store-url", pg.url(db), "--json")["schema_version"] == 57
 
 
 def test_missing_vector_extension_and_bad_password_refuse_to_start(binary: Path, pg: PgServer,
@@ -294,7 +294,7 @@ def test_schema_init_json_both_backends_and_cte(binary: Path, pg: PgServer, tmp_
     assert set(doc) == {"url", "kind", "tables", "views", "functions", "indices", "extensions", "schema_version",
                         "age_projection_created", "embedding_dim", "embedding_dim_migrated"}
     assert doc["url"] == url.replace(pg.role_password, "***")
-    assert doc["kind"] == "postgres" and doc["schema_version"] == 54 and doc["age_projection_created"] is True
+    assert doc["kind"] == "postgres" and doc["schema_version"] == 57 and doc["age_projection_created"] is True
     assert {"memories", "schema_version", "federation_push_dlq"} <= set(doc["tables"])
     assert {"vector", "age"} <= set(doc["extensions"]) and "memories_title_namespace_key" in doc["indices"]
     assert (doc["embedding_dim"], doc["embedding_dim_migrated"]) == (384, False)
@@ -314,7 +314,7 @@ def test_schema_init_json_both_backends_and_cte(binary: Path, pg: PgServer, tmp_
     assert pg.sql(plain, "SELECT count(*) FROM memories") == [[1]]
 
     lite = cli_json(binary, tmp_path, "schema-init", "--store-url", "sqlite://./local.db", "--json")
-    assert lite["kind"] == "sqlite" and lite["schema_version"] == 54 and "memories" in lite["tables"]
+    assert lite["kind"] == "sqlite" and lite["schema_version"] == 57 and "memories" in lite["tables"]
     assert (tmp_path / "local.db").exists() and lite["age_projection_created"] is False
 
 
@@ -396,7 +396,7 @@ def test_tls_url_parameters_reach_libpq(binary: Path, pg: PgServer, tmp_path: Pa
                                         make_cluster) -> None:  # type: ignore[no-untyped-def]
     """sslmode=verify-full&sslrootcert&sslcert&sslkey pass through: the TLS database only takes a client cert."""
     doc = cli_json(binary, tmp_path, "schema-init", "--store-url", pg.tls_url(), "--json")
-    assert doc["kind"] == "postgres" and doc["schema_version"] == 54
+    assert doc["kind"] == "postgres" and doc["schema_version"] == 57
     no_cert = cli(binary, tmp_path, "schema-init", "--store-url", pg.tls_url(with_client_cert=False), check=False)
     assert no_cert.returncode != 0 and "cannot connect to PostgreSQL" in no_cert.stderr
     create(single_node(make_cluster, pg.tls_url()).nodes[0], "over-tls")
@@ -413,7 +413,7 @@ def test_store_on_the_trixie_python_with_psycopg_32(binary: Path, pg: PgServer, 
     assert version.returncode == 0 and version.stdout.startswith("3.2"), version.stderr
     doc = pg.in_image(["python3", inside, "schema-init", "--store-url", pg.url(db), "--json"])
     assert doc.returncode == 0, doc.stderr
-    assert json.loads(doc.stdout)["schema_version"] == 54
+    assert json.loads(doc.stdout)["schema_version"] == 57
     live = pg.sql(db, "SELECT count(*) FROM memories WHERE expires_at IS NULL OR expires_at > now()")[0][0]
     copied = pg.in_image(["python3", inside, "--json", "migrate", "--from", pg.url(db), "--to",
                           "sqlite:///tmp/copy.db"])

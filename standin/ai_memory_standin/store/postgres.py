@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ai_memory_standin import SCHEMA_VERSION
-from ai_memory_standin.models import TIER_RANK, TIER_TTL, newer
+from ai_memory_standin.models import TIER_RANK, TIER_TTL, at_microseconds, newer
 from ai_memory_standin.store import Ambiguous, Conflict, StoreError, redact_url
 
 try:
@@ -42,13 +42,17 @@ CONNECT_TIMEOUT_S = 10
 IDLE_PING_S = 10.0
 APPLY_ATTEMPTS = 3
 NODE_ID_KEY = "standin:node-id"  # kept in the scratch SQLite's sync_state next to the peer watermarks
-ISO_FORMAT = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""  # the same text as models.iso()
+ISO_FORMAT = """'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""  # microseconds, as ai-memory renders a TIMESTAMPTZ
 
-COLUMNS = "id, namespace, title, tier, created_at, updated_at, expires_at, agent_id, standin_hidden, body"
-VALUES = "%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s, %s, %s::jsonb"
+COLUMNS = "id, namespace, title, tier, created_at, updated_at, expires_at, agent_id, standin_hidden, version, body"
+VALUES = "%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s, %s, %s, %s::jsonb"
+# an upsert-merge is a mutation: it bumps the optimistic-concurrency counter, as ai-memory 0.7.0 does (#1632)
 UPDATE_SET = ("namespace = EXCLUDED.namespace, title = EXCLUDED.title, tier = EXCLUDED.tier, "
               "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "
-              "expires_at = EXCLUDED.expires_at, agent_id = EXCLUDED.agent_id, body = EXCLUDED.body")
+              "expires_at = EXCLUDED.expires_at, agent_id = EXCLUDED.agent_id, body = EXCLUDED.body, "
+              "version = memories.version + 1")
+# the memory as the API returns it: the body (every field but the counter) with the version column
+ROW = "(body || jsonb_build_object('version', version))"
 LIVE = "(expires_at IS NULL OR expires_at > now())"
 
 
@@ -65,6 +69,7 @@ def schema_ddl(embedding_dim: int) -> list[str]:
             expires_at timestamptz,
             agent_id text,
             standin_hidden boolean NOT NULL DEFAULT false,
+            version bigint NOT NULL DEFAULT 1,
             body jsonb NOT NULL,
             embedding vector({int(embedding_dim)}),
             CONSTRAINT memories_title_namespace_key UNIQUE (title, namespace))""",
@@ -88,9 +93,11 @@ def schema_ddl(embedding_dim: int) -> list[str]:
 
 
 def _params(mem: dict[str, Any], hidden: bool) -> tuple[Any, ...]:
+    mem = at_microseconds(mem)  # what TIMESTAMPTZ keeps: the body says what the columns say
+    body = {k: v for k, v in mem.items() if k != "version"}
     return (mem["id"], mem["namespace"], mem["title"], mem["tier"], mem["created_at"], mem["updated_at"],
             mem.get("expires_at"), (mem.get("metadata") or {}).get("agent_id"), hidden,
-            json.dumps(mem, separators=(",", ":")))
+            int(mem.get("version") or 1), json.dumps(body, separators=(",", ":")))
 
 
 def _like_prefix(prefix: str) -> str:
@@ -398,9 +405,9 @@ class PostgresStore:
         raise self._conflict(mem)
 
     def get(self, id_or_prefix: str) -> dict[str, Any] | None:
-        row = self._one("SELECT body FROM memories WHERE id = %s", (id_or_prefix,))
+        row = self._one(f"SELECT {ROW} FROM memories WHERE id = %s", (id_or_prefix,))
         if row is None and 4 <= len(id_or_prefix) < 36:
-            rows = self._all("SELECT body FROM memories WHERE id LIKE %s LIMIT 2", (_like_prefix(id_or_prefix),))
+            rows = self._all(f"SELECT {ROW} FROM memories WHERE id LIKE %s LIMIT 2", (_like_prefix(id_or_prefix),))
             if len(rows) > 1:
                 raise Ambiguous(id_or_prefix)
             row = rows[0] if rows else None
@@ -413,7 +420,7 @@ class PostgresStore:
             args.append(namespace)
         if not include_expired:
             where.append(LIVE)
-        sql = "SELECT body FROM memories"
+        sql = f"SELECT {ROW} FROM memories"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += ' ORDER BY created_at DESC, id COLLATE "C"'
@@ -454,10 +461,10 @@ class PostgresStore:
 
     def _apply_once(self, mem: dict[str, Any], hidden: bool) -> str | None:
         with self._tx() as conn:
-            row = conn.execute("SELECT body FROM memories WHERE title = %s AND namespace = %s FOR UPDATE",
+            row = conn.execute(f"SELECT {ROW} FROM memories WHERE title = %s AND namespace = %s FOR UPDATE",
                                (mem["title"], mem["namespace"])).fetchone()
             if row is None:
-                row = conn.execute("SELECT body FROM memories WHERE id = %s FOR UPDATE", (mem["id"],)).fetchone()
+                row = conn.execute(f"SELECT {ROW} FROM memories WHERE id = %s FOR UPDATE", (mem["id"],)).fetchone()
             if row is None:
                 done = conn.execute(f"INSERT INTO memories ({COLUMNS}) VALUES ({VALUES}) ON CONFLICT DO NOTHING "
                                     "RETURNING id", _params(mem, hidden)).fetchone()
@@ -471,7 +478,7 @@ class PostgresStore:
             merged = self._merge(mem, existing)
             conn.execute("UPDATE memories SET namespace = %s, title = %s, tier = %s, created_at = %s::timestamptz, "
                          "updated_at = %s::timestamptz, expires_at = %s::timestamptz, agent_id = %s, "
-                         "standin_hidden = %s, body = %s::jsonb WHERE id = %s",
+                         "standin_hidden = %s, version = %s, body = %s::jsonb WHERE id = %s",
                          (*_params(merged, hidden)[1:], existing["id"]))
             return "applied"
 
@@ -490,7 +497,7 @@ class PostgresStore:
         return merged
 
     def since(self, since: str | None, limit: int) -> list[dict[str, Any]]:
-        sql, args = "SELECT body FROM memories WHERE NOT standin_hidden", []
+        sql, args = f"SELECT {ROW} FROM memories WHERE NOT standin_hidden", []
         if since:
             sql += " AND updated_at >= %s::timestamptz"
             args.append(since)
