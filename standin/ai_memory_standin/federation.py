@@ -147,8 +147,10 @@ class Federation:
             return None  # FAULT: a failed push is counted as an acknowledgement
         return error
 
-    def replicate(self, body: dict[str, Any], mem_id: str | None) -> tuple[int, str]:
-        """Fan a change out to every peer; return (got, reason) once W is reached or the deadline passes."""
+    def replicate(self, body: dict[str, Any], mem_id: str | None, retry: bool = True) -> tuple[int, str]:
+        """Fan a change out to every peer; return (got, reason) once W is reached or the deadline passes.
+        ``retry``: a push that failed goes to the DLQ for the catch-up loop to replay (memories); links are
+        pushed once and never queued, as the real daemon does (and catch-up carries no links)."""
         drop = "drop_fanout" in self.faults
         if drop:
             body = {**body, "standin_hidden": True}  # FAULT: copies that do land are hidden from catch-up too
@@ -173,7 +175,7 @@ class Federation:
                 if error is None:
                     rnd.got += 1
                 rnd.cond.notify_all()
-            if error is not None and "no_catchup" not in self.faults:
+            if error is not None and retry and "no_catchup" not in self.faults:
                 self.store.dlq_add(mem_id or "-", peer.id, payload.decode(), error, stamp())
 
         if drop:

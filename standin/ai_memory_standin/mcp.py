@@ -9,7 +9,7 @@ from typing import Any
 from ai_memory_standin import VERSION
 from ai_memory_standin.mcp_catalog import FAMILIES, ORDER, PROFILES
 from ai_memory_standin.models import ValidationError, is_expired, new_memory, public_view
-from ai_memory_standin.store import Conflict, open_store
+from ai_memory_standin.store import Conflict, open_store, touch_all
 
 # ai-memory 0.7.0 answers every initialize with this version, whatever the client asked (src/mcp/mod.rs)
 PROTOCOL_VERSION = "2024-11-05"
@@ -87,6 +87,8 @@ def call_tool(db: Any, agent: str, name: str, args: dict[str, Any]) -> dict[str,
         words = str(args.get("context") or args.get("query") or "").lower().split()
         rows = [public_view(m) for m in live if any(w in f"{m['title']} {m['content']}".lower() for w in words)]
         rows = rows[: int(args.get("limit") or 10)]
+        if name == "memory_recall":
+            touch_all(db, [r["id"] for r in rows])  # a recall touches its hits; a search does not
         return _text(_toon(rows) if args.get("format", "toon") == "toon" else json.dumps({"memories": rows}))
     if name == "memory_list":
         rows = [public_view(m) for m in live][: int(args.get("limit") or 20)]
