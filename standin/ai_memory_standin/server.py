@@ -54,7 +54,9 @@ POSTGRES_501_ROUTES = tuple((method, re.compile(pattern)) for method, pattern in
     ("GET", r"/api/v1/skill/[^/]+/resource"),
     ("POST", r"/api/v1/skill/[^/]+/(?:export|promote|compose)"),
     ("POST", r"/api/v1/share"),
-    ("POST", r"/api/v1/memory_(?:smart_load|reflect|recall_observations|reflection_origin|dependents_of_invalidated"
+    # memory_reflect, memory_reflection_origin and memory_recall_observations are served by the 0.7.0 postgres
+    # branch (src/handlers/postgres_gate.rs), not gated
+    ("POST", r"/api/v1/memory_(?:smart_load|dependents_of_invalidated"
              r"|export_reflection|atomise|calibrate_confidence|verify|replay|subscription_replay"
              r"|subscription_dlq_list|rule_list|check_agent_action)"),
 ))
@@ -66,6 +68,20 @@ POSTGRES_PUSH_NOTE = ("postgres-backed receiver: archives, restores, pendings, p
 
 def postgres_gated(method: str, path: str) -> bool:
     return any(m == method and rx.fullmatch(path) for m, rx in POSTGRES_501_ROUTES)
+
+
+def reflect_refusal(body: Any) -> tuple[int, dict[str, Any], None]:
+    """POST /api/v1/memory_reflect on PostgreSQL: the real's input checks (400), then 501: the stand-in writes no
+    reflections (docs/standin.md)."""
+    ids = body.get("source_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list):
+        return 400, {"error": "source_ids is required (array of memory IDs)"}, None
+    if not ids:
+        return 400, {"error": "source_ids cannot be empty"}, None
+    wrong = [i for i, v in enumerate(ids) if not isinstance(v, str)]
+    if wrong:
+        return 400, {"error": f"source_ids[{wrong[0]}] must be a string"}, None
+    return 501, {"error": "memory_reflect is not implemented by the ai-memory stand-in"}, None
 
 
 def log(msg: str) -> None:
@@ -381,6 +397,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, app.stats(), None
         if path == "/api/v1/memories" and method == "POST":
             return 201, app.create(self._create_body(), agent), None
+        if path == "/api/v1/memory_reflect" and method == "POST" and app.store.backend == "postgres":
+            return reflect_refusal(self._json_body())
         if path == "/api/v1/links" and method == "POST":
             return 201, app.link(self._json_body(), agent), None
         if path == "/api/v1/memories" and method == "GET":

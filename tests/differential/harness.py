@@ -115,11 +115,13 @@ class Binary:
         return subprocess.run([str(self.path), *args], cwd=self.home, env=self.env(), input=stdin,
                               capture_output=True, text=True, timeout=timeout, check=False)
 
-    def serve(self, db: str, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+    def serve(self, db: str | None, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+        """A daemon on a SQLite file of the scratch HOME, or (db None) on the store ``extra`` names (--store-url)."""
         port = free_port()
         log = open(self.home / f"serve-{port}.log", "wb")
-        proc = subprocess.Popen([str(self.path), "--db", str(self.home / db), "serve", "--host", "127.0.0.1",
-                                 "--port", str(port), *extra], cwd=self.home, env=self.env(**(env or {})),
+        store = ["--db", str(self.home / db)] if db is not None else []
+        proc = subprocess.Popen([str(self.path), *store, "serve", "--host", "127.0.0.1", "--port", str(port),
+                                 *extra], cwd=self.home, env=self.env(**(env or {})),
                                 stdout=log, stderr=log, start_new_session=True)
         log.close()
         self.procs.append(proc)

@@ -10,8 +10,10 @@ The real binary comes from the build role's cache (``scripts/test`` builds it fi
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -83,6 +85,11 @@ def unexplained(results: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def assert_alike(results: dict[str, dict[str, Any]]) -> None:
+    diffs = unexplained(results)
+    assert diffs == [], "differences not in ALLOWED:\n" + "\n".join(diffs)
+
+
 # ---------------------------------------------------------------- HTTP
 
 def http_scenario(b: Binary) -> dict[str, Any]:
@@ -124,7 +131,7 @@ def http_scenario(b: Binary) -> dict[str, Any]:
 
 
 def test_http_api_answers_alike(binaries: dict[str, Path]) -> None:
-    assert unexplained(run_both(binaries, http_scenario)) == []
+    assert_alike(run_both(binaries, http_scenario))
 
 
 def quorum_scenario(b: Binary) -> dict[str, Any]:
@@ -140,7 +147,95 @@ def quorum_scenario(b: Binary) -> dict[str, Any]:
 def test_quorum_shortfall_answers_alike(binaries: dict[str, Path]) -> None:
     results = run_both(binaries, quorum_scenario)
     assert results["real"]["quorum_not_met"]["status"] == 503
-    assert unexplained(results) == []
+    assert_alike(results)
+
+
+def federation_scenario(b: Binary) -> dict[str, Any]:
+    """Two daemons, W = 2: a memory and a link written on one reach the other (the link through its own
+    fan-out: catch-up carries no links)."""
+    env = {"AI_MEMORY_FED_SYNC_TRUST_PEER": "1"}
+    peer = b.serve("peer.db", env=env)
+    leader = b.serve("leader.db", "--quorum-writes", "2", "--quorum-peers", f"http://127.0.0.1:{peer.port}",
+                     "--quorum-timeout-ms", "3000", env=env)
+    out: dict[str, Any] = {}
+    ids = []
+    for title in ("f1", "f2"):
+        answer = leader.request("POST", "/api/v1/memories", {"title": title, "content": "fed", "namespace": "fed",
+                                                             "scope": "collective"})
+        out[f"create_{title}"] = answer.shape()
+        ids.append((answer.body or {}).get("id", "x"))
+    link = leader.request("POST", "/api/v1/links", {"source_id": ids[0], "target_id": ids[1]})
+    out["link"] = link.shape()
+    on_peer = peer.request("GET", f"/api/v1/memories/{ids[0]}")
+    out["peer_get_with_link"] = {**on_peer.shape(),
+                                 "links": [(k["relation"], k.get("attest_level"))
+                                           for k in (on_peer.body or {}).get("links") or []]}
+    return out
+
+
+def test_federated_link_answers_alike(binaries: dict[str, Path]) -> None:
+    results = run_both(binaries, federation_scenario)
+    assert results["real"]["peer_get_with_link"]["links"] == [("related_to", "unsigned")]
+    assert_alike(results)
+
+
+# ---------------------------------------------------------------- PostgreSQL + AGE (what S5 reads)
+
+DATABASES = itertools.count()
+KG_LINE = re.compile(r"Postgres KG backend: (\w+)")
+AGE_WARN = re.compile(r"(?i)\bWARN\b.*(memory_graph|\bage\b|cypher|kg)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def postgres_scenario(pg: Any) -> Callable[[Binary], dict[str, Any]]:
+    def scenario(b: Binary) -> dict[str, Any]:
+        db = pg.create_database(f"diff_{next(DATABASES)}_{os.getpid()}")
+        d = b.serve(None, "--store-url", pg.url(db), env={"RUST_LOG": "ai_memory=info,store::postgres=info"})
+        out: dict[str, Any] = {}
+
+        def step(name: str, method: str, path: str, body: Any = None) -> Any:
+            answer = d.request(method, path, body)
+            out[name] = answer.shape()
+            return answer.body
+
+        caps = step("capabilities", "GET", "/api/v1/capabilities")
+        out["capabilities_values"] = {k: (caps or {}).get(k) for k in ("storage_backend", "db_schema_version")}
+        a = step("create", "POST", "/api/v1/memories", {"title": "p1", "content": "pg one", "namespace": "pgd",
+                                                         "tier": "mid", "scope": "collective"})
+        b2 = step("create_plain", "POST", "/api/v1/memories", {"title": "p2", "content": "pg two",
+                                                                "namespace": "pgd"})
+        step("create_missing_title", "POST", "/api/v1/memories", {"content": "no title"})
+        ida, idb = (a or {}).get("id", "x"), (b2 or {}).get("id", "y")
+        step("get", "GET", f"/api/v1/memories/{ida}")
+        step("update", "PUT", f"/api/v1/memories/{idb}", {"content": "pg two changed"})
+        step("link", "POST", "/api/v1/links", {"source_id": ida, "target_id": idb, "relation": "related_to"})
+        step("link_bad_relation", "POST", "/api/v1/links", {"source_id": ida, "target_id": idb, "relation": "x-y"})
+        step("link_missing_target", "POST", "/api/v1/links", {"source_id": ida, "target_id": "nope"})
+        step("get_with_link", "GET", f"/api/v1/memories/{ida}")
+        step("list", "GET", "/api/v1/memories?namespace=pgd")
+        step("reflect_route", "POST", "/api/v1/memory_reflect", {})  # S5's probes: served on postgres ...
+        step("gated_route", "POST", "/api/v1/share", {})  # ... and gated (501)
+        step("gated_skill_list", "GET", "/api/v1/skill/list")
+        out["sql"] = pg.sql(db, "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM memory_links "
+                                "WHERE source_id = %s AND target_id = %s)", [ida, idb])
+        out["age_edge_as_role"] = pg.as_role_cypher(
+            db, f"MATCH (a:Memory {{id: '{ida}'}})-[r]->(b:Memory {{id: '{idb}'}}) RETURN type(r)")
+        out["memory_vertices"] = pg.as_role_cypher(db, "MATCH (m:Memory) RETURN count(m)")
+        step("delete", "DELETE", f"/api/v1/memories/{idb}")
+        out["links_after_delete"] = pg.sql(db, "SELECT count(*) FROM memory_links")
+        lines = [ANSI.sub("", line) for line in d.log.read_text(errors="replace").splitlines()]
+        out["journal"] = {"kg_backend": [m.group(1) for m in map(KG_LINE.search, lines) if m][-1:],
+                          "age_warnings": [line for line in lines if AGE_WARN.search(line)]}
+        return out
+
+    return scenario
+
+
+def test_postgres_backend_answers_alike(binaries: dict[str, Path], pg: Any) -> None:
+    results = run_both(binaries, postgres_scenario(pg))
+    real = results["real"]
+    assert real["age_edge_as_role"] == [["related_to"]] and real["journal"]["kg_backend"] == ["AGE"]
+    assert_alike(results)
 
 
 # ---------------------------------------------------------------- CLI
@@ -179,14 +274,20 @@ def cli_scenario(b: Binary) -> dict[str, Any]:
     out["migrate"] = {"rc": migrated.returncode, "stdout": shape(_doc(migrated.stdout)),
                       "pretty": migrated.stdout.count("\n") > 1}
     step("get_unknown", "--json", "get", "00000000-0000-4000-8000-000000000000")
+    step("get_after_recall", "--json", "get", mid)  # the recall touched it: last_accessed_at, access_count
+    step("store_confident", "store", "--json", "--title", "c2", "--content", "cli content two", "-n", "cns",
+         "--confidence", "0.5", "--priority", "9")  # global flags after the subcommand, as clap takes them
+    step("list_flags_after", "list", "--json", "-n", "cns", "--limit", "5", "--agent-id", "nobody")
+    step("store_bad_priority", "--json", "store", "--title", "c3", "--content", "x", "--priority", "11")
     step("delete", "--json", "delete", mid)
+    step("delete_again", "--json", "delete", mid)
     return out
 
 
 def test_cli_json_answers_alike(binaries: dict[str, Path]) -> None:
     results = run_both(binaries, cli_scenario)
     assert results["real"]["migrate"]["pretty"] is True  # the finding phase 3 once tripped on
-    assert unexplained(results) == []
+    assert_alike(results)
 
 
 # ---------------------------------------------------------------- MCP
@@ -227,7 +328,7 @@ def mcp_scenario(b: Binary) -> dict[str, Any]:
 def test_mcp_sessions_answer_alike_for_every_profile(binaries: dict[str, Path]) -> None:
     results = run_both(binaries, mcp_scenario)
     assert len(results["real"]["mcp_core"]["tools"]) == 8 and results["real"]["mcp_core"]["recall_finds_title"]
-    assert unexplained(results) == []
+    assert_alike(results)
 
 
 # ---------------------------------------------------------------- the list of allowances stays honest

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.postgres
 
 _names = itertools.count()
 MIGRATION_LOCK = 0x61692D6D656D6F72  # store/postgres.py MIGRATION_LOCK, documented in docs/standin.md
-GATED = [("POST", "/api/v1/memory_reflect"), ("POST", "/api/v1/memory_check_agent_action"),
+GATED = [("POST", "/api/v1/memory_atomise"), ("POST", "/api/v1/memory_check_agent_action"),
          ("GET", "/api/v1/namespaces/team/standard"), ("POST", "/api/v1/find_paths"), ("GET", "/api/v1/skill/list"),
          ("GET", "/api/v1/skill/abc/resource"), ("POST", "/api/v1/skill/abc/compose"), ("POST", "/api/v1/share")]
 NOT_GATED = [("POST", "/api/v1/memory_load_family"), ("POST", "/api/v1/namespaces/team/standard"),
@@ -218,7 +218,10 @@ def test_route_gate_501_before_auth_and_404_elsewhere(pg_node: tuple[Node, str],
         resp = node.request(method, path, {} if method == "POST" else None)
         assert resp.status == 404 and resp.body == {"error": "not found"}, (method, path)
     sqlite_node = make_cluster(size=1, writes=0).nodes[0]
-    assert sqlite_node.request("POST", "/api/v1/memory_reflect", {}).status == 404  # the gate is postgres-only
+    assert sqlite_node.request("POST", "/api/v1/memory_atomise", {}).status == 404  # the gate is postgres-only
+    # ai-memory 0.7.0 serves memory_reflect on PostgreSQL (S5 probes it): its input check answers first
+    reflect = node.request("POST", "/api/v1/memory_reflect", {})
+    assert (reflect.status, reflect.body) == (400, {"error": "source_ids is required (array of memory IDs)"})
 
 
 def test_list_limit_and_offset_ignored(pg_node: tuple[Node, str]) -> None:
