@@ -261,9 +261,9 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> 
     if allowlist is not None:
         server.log(f"mTLS enabled — client certs required. Allowlist: {len(allowlist)} entries")
     elif not tls_ctx:
-        server.log("WARN TLS NOT enabled — sync endpoints accept any caller over plain HTTP")
+        server.log("TLS NOT enabled — sync endpoints accept any caller over plain HTTP", "WARN")
     if faults:
-        server.log(f"WARN stand-in fault switches ON: {','.join(sorted(faults))}")
+        server.log(f"stand-in fault switches ON: {','.join(sorted(faults))}", "WARN")
     return server.serve(srv, app, args.shutdown_grace_secs)
 
 
@@ -271,8 +271,11 @@ def log_postgres(log: Any, store: Any) -> None:
     log(f"storage backend: postgres at {store.redacted_url} (schema v{store.schema_version()}, "
         f"pool max 16, statement timeout {store.statement_timeout_ms // 1000}s)")
     if not store.vector_version.startswith(("0.7.", "0.8.")):
-        log(f"WARN pgvector {store.vector_version} is outside the supported 0.7.x-0.8.x range")
+        log(f"pgvector {store.vector_version} is outside the supported 0.7.x-0.8.x range", "WARN")
     log(f"Postgres KG backend: {store.kg_backend}")
+    # 0.7.0 says this at every start of a postgres-backed daemon (daemon_runtime.rs), a WARN naming a doc file
+    log("v0.7.0 Wave-3: postgres-backed daemon — handlers that have not yet migrated to the SAL trait surface 501 "
+        "Not Implemented. See docs/postgres-age-guide.md for the supported endpoint inventory.", "WARN")
     if store.backfilled:
         log(f"schema v54: tier expiry backfilled on {store.backfilled} row(s)")
 

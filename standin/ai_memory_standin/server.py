@@ -84,8 +84,8 @@ def reflect_refusal(body: Any) -> tuple[int, dict[str, Any], None]:
     return 501, {"error": "memory_reflect is not implemented by the ai-memory stand-in"}, None
 
 
-def log(msg: str) -> None:
-    print(f"{stamp()} INFO ai_memory: {msg}", file=sys.stderr, flush=True)
+def log(msg: str, level: str = "INFO") -> None:
+    print(f"{stamp()} {level} ai_memory: {msg}", file=sys.stderr, flush=True)
 
 
 class HttpError(Exception):
