@@ -1,8 +1,10 @@
 """The stand-in against the real ai-memory 0.7.0: the same HTTP requests, CLI commands (``--json``), MCP sessions
-(``initialize``, ``tools/list`` per profile, ``tools/call``), ``migrate --json`` and quorum shortfall, run on
-both, their answers reduced to shapes (status, contract headers, JSON keys and types, time spelling, exit codes)
-and compared. A difference fails the test unless ``ALLOWED`` lists it with the reason (docs/standin.md repeats
-the list); an allowance that no longer matches anything fails too, so the list never outlives the gap.
+(``initialize``, ``tools/list`` per profile, ``tools/call``), ``migrate --json``, quorum shortfall, a link fanned
+out to a peer, and a PostgreSQL + AGE backend as S5 reads it (the stand-in tests' PostgreSQL server: root), run
+on both, their answers reduced to shapes (status, contract headers, JSON keys and types, time spelling, exit
+codes) or, where a value is what a check reads, compared exactly. A difference fails the test unless ``ALLOWED``
+lists it with the reason (docs/standin.md repeats the list); an allowance that no longer matches anything fails
+too, so the list never outlives the gap.
 
 The real binary comes from the build role's cache (``scripts/test`` builds it first and exports
 ``AIMEMORY_REAL_BINARY``); without it the test fails when ``AIMEMORY_REQUIRE_REAL=1`` (CI), else it is skipped.
