@@ -281,15 +281,16 @@ def _open_url(url: str, embedding_dim: int = 384) -> Store:
 
 
 def _copy_rows(rows: list[dict[str, Any]], dst: Store, faults: frozenset[str], errors: list[str]) -> int:
-    """Upsert by id, every row every time, as ai-memory 0.7.0's migrate does: a re-run leaves the content as it
-    was and bumps each row's optimistic-concurrency counter on PostgreSQL (an upsert-merge is a mutation)."""
+    """Upsert by id, every row every time, as ai-memory 0.7.0's migrate does: a new row starts at version 1 (the
+    source's counter is not carried), a re-run leaves the content as it was and bumps each row's
+    optimistic-concurrency counter (an upsert-merge is a mutation), on either backend."""
     written = 0
     for mem in rows:
         copy = dict(mem)
         if "migrate_drop_field" in faults:
             copy["tags"] = []  # FAULT: a field silently lost in migration
         try:
-            dst.put(copy)
+            dst.upsert(copy)
             written += 1
         except Exception as exc:
             errors.append(f"{mem['id']}: {exc}")

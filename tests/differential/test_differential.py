@@ -247,6 +247,36 @@ def test_postgres_backend_answers_alike(binaries: dict[str, Path], pg: Any) -> N
     assert_alike(results)
 
 
+def migrate_scenario(pg: Any) -> Callable[[Binary], dict[str, Any]]:
+    """Phase 3's round trip on a small scale: SQLite -> PostgreSQL twice (the re-run), then back into a fresh
+    SQLite file twice; the version counters and the report shapes at each step."""
+    def scenario(b: Binary) -> dict[str, Any]:
+        db = pg.create_database(f"diffmig_{next(DATABASES)}_{os.getpid()}")
+        src, back = f"sqlite://{b.home}/src.db", f"sqlite://{b.home}/back.db"
+        for i in range(3):
+            b.cli("--db", f"{b.home}/src.db", "store", "-T", f"m{i}", "-c", f"content {i}", "-n", "mig")
+        out: dict[str, Any] = {}
+        for step, frm, to in (("forward", src, pg.url(db)), ("again", src, pg.url(db)),
+                              ("reverse", pg.url(db), back), ("reverse_again", pg.url(db), back)):
+            done = b.cli("migrate", "--from", frm, "--to", to, "--namespace", "mig", "--json")
+            if to.startswith("postgres"):
+                target = pg.sql(db, "SELECT title, version FROM memories ORDER BY title")
+            else:
+                listed = _doc(b.cli("--db", f"{b.home}/back.db", "--json", "list", "-n", "mig").stdout)
+                rows = listed.get("memories", []) if isinstance(listed, dict) else []
+                target = sorted([m.get("title"), m.get("version")] for m in rows)
+            out[step] = {"rc": done.returncode, "report": shape(_doc(done.stdout)), "versions": exact(target)}
+        return out
+
+    return scenario
+
+
+def test_migrate_round_trip_answers_alike(binaries: dict[str, Path], pg: Any) -> None:
+    results = run_both(binaries, migrate_scenario(pg))
+    assert results["real"]["reverse"]["versions"] == exact([["m0", 1], ["m1", 1], ["m2", 1]])
+    assert_alike(results)
+
+
 # ---------------------------------------------------------------- CLI
 
 def _doc(text: str) -> Any:

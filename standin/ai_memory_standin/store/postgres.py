@@ -465,6 +465,11 @@ class PostgresStore:
         except pg_errors.UniqueViolation as exc:
             raise self._conflict(mem) from exc
 
+    def upsert(self, mem: dict[str, Any]) -> None:
+        """migrate's write, as 0.7.0's store does it: a new row starts at version 1 whatever the source's was, an
+        existing one is replaced and its version bumped (UPDATE_SET)."""
+        self.put({**mem, "version": 1})
+
     def touch(self, mem: dict[str, Any]) -> None:
         """Rewrite a recalled row (access count, expiry, tier) without bumping its version (touch is no
         upsert-merge)."""

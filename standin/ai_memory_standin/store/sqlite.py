@@ -135,6 +135,21 @@ class SqliteStore:
         self._conn().execute("INSERT OR REPLACE INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)",
                              self._row(mem, bool(hidden and hidden[0])))
 
+    def upsert(self, mem: dict[str, Any]) -> None:
+        """migrate's write, as 0.7.0's store does it: a new row starts at version 1 whatever the source's was, an
+        existing one is replaced and its version bumped (an upsert-merge is a mutation)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT body, standin_hidden FROM memories WHERE id=?", (mem["id"],)).fetchone()
+            version = int(json.loads(row[0]).get("version") or 1) + 1 if row else 1
+            conn.execute("INSERT OR REPLACE INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         self._row({**mem, "version": version}, bool(row and row[1])))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     def touch(self, mem: dict[str, Any]) -> None:
         """Rewrite a recalled row (access count, expiry, tier); its version stays."""
         self.put(mem)
