@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ai_memory_standin.models import stamp
+from ai_memory_standin.faults import receive
+from ai_memory_standin.models import ns_of, stamp
 
 RETRY_DELAY_S = 0.25
 CONNECT_TIMEOUT_S = 2.0
@@ -254,10 +255,13 @@ class Federation:
             doc = json.loads(data)
             rows = doc.get("memories") or []
             for mem in rows:
-                if self.store.apply_remote(mem) == "applied":
+                if receive(self.store, mem, self.faults) == "applied":
                     applied += 1
             if rows:
                 latest = doc.get("latest_updated_at") or rows[-1]["updated_at"]
+                # never past this node's own clock: a row stamped in the future (a clock-skewed peer) would move
+                # the watermark ahead, and rows written later but stamped earlier would never be pulled
+                latest = min(latest, stamp(), key=ns_of)
                 if latest == watermark:
                     break
                 self.store.set_watermark(peer.id, latest)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ai_memory_standin import SERVICE, VERSION, links
 from ai_memory_standin.capabilities import capabilities_document
+from ai_memory_standin.faults import receive
 from ai_memory_standin.federation import Federation
 from ai_memory_standin.models import (
     RESERVED_AGENT_IDS,
@@ -342,6 +343,9 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch_request(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
+        if getattr(self.connection, "aimem_stranger", False) and not path.startswith("/api/v1/sync/"):
+            self.close_connection = True  # FAULT route_left_open: every route but sync looks refused
+            return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             if self.app.store.backend == "postgres" and postgres_gated(method, path):  # before api-key auth
@@ -523,10 +527,13 @@ class Handler(BaseHTTPRequestHandler):
             except (ValidationError, Conflict, HttpError) as exc:
                 errors.append({"index": i, "error": str(exc.body if isinstance(exc, HttpError) else exc)})
         if self.app.fed is not None and mems:
-            payload = json.dumps({"sender_agent_id": self.app.fed.sender, "memories": mems,
-                                  "dry_run": False}).encode()
-            for peer in self.app.fed.peers:
-                self.app.fed.pool.submit(self.app.fed.push, peer, payload, None)
+            # as 0.7.0: every created row through the quorum fan-out (a row whose quorum was not met is an error
+            # of the answer, the batch still 200), failed pushes to the dead-letter queue (a federated node once
+            # answered 500 here after writing locally: it called a fan-out pool that did not exist)
+            for mem in mems:
+                got, reason = self.app.fed.replicate({"memories": [mem]}, mem["id"])
+                if got < self.app.fed.w:
+                    errors.append(f"{mem['id']}: quorum not met: got {got}, needed {self.app.fed.w} ({reason})")
         return {"created": created, "errors": errors}
 
     def _sync_push(self) -> dict[str, Any]:
@@ -541,11 +548,14 @@ class Handler(BaseHTTPRequestHandler):
         for mem in body["memories"]:
             if dry:
                 continue
-            if self.app.store.apply_remote(mem, hidden=hidden) == "applied":
+            if receive(self.app.store, mem, self.app.faults, hidden) == "applied":
                 applied += 1
             else:
                 noop += 1
         for mem_id in body.get("deletions") or []:
+            if "delete_not_applied" in self.app.faults:  # FAULT: acknowledged, not deleted
+                deleted += 1
+                continue
             if not dry and self.app.store.delete(mem_id):
                 deleted += 1
         links_applied, skipped = self._apply_links(body.get("links") or [], dry)
@@ -655,8 +665,10 @@ class Server(ThreadingHTTPServer):
                 if self.app.allowlist is not None and "mtls_accept_any" not in self.app.faults:
                     der = request.getpeercert(binary_form=True)
                     if der is None or fingerprint(der) not in self.app.allowlist:
-                        request.close()  # refused before any HTTP is read or served
-                        return
+                        if "route_left_open" not in self.app.faults or der is None:
+                            request.close()  # refused before any HTTP is read or served
+                            return
+                        request.aimem_stranger = True  # FAULT: judged per route (see _dispatch_request)
                 request.settimeout(None)
             with self.inflight_lock:
                 self.connections.add(request)
