@@ -201,6 +201,9 @@ class TinyServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         self.connections += 1
+        # the status line and the body go out in separate writes: without NODELAY, Nagle holds the body for the
+        # client's delayed ACK (40 ms a request)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ctx is not None:
             try:
                 request.settimeout(5)

@@ -351,6 +351,91 @@ def test_probes_without_node_names_are_judged_by_count() -> None:
     assert has(too_few, "never probed")
 
 
+S3_TABLE = {**S3, "route_table": "ai-memory-0.7.0"}
+
+
+def s3_walk(served: dict[tuple[str, str], int] | None = None, control: dict[str, int | None] | None = None,
+            skip: str | None = None, nodes: list[str] | None = None) -> H:
+    """The route-table walk as mtls_probe records it: every node x route x identity. ``served`` maps (identity,
+    route key) to the status a stranger got there; ``control`` the control's status per route key (default 404 on
+    every route but health 200 and the create 201: any answer is an answer)."""
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import requests
+
+    h = H()
+    for node in nodes or NODES:
+        for req in requests("s3-ns"):
+            key = f"{req['method']} {req['route']}"
+            for ident in ("rogue_ca", "own_ca_unlisted", "no_cert", "control"):
+                if skip == key:
+                    continue
+                value = {"identity": ident, "expect": "allowed" if ident == "control" else "refused",
+                         "method": req["method"], "path": req["path"], "route": req["route"]}
+                if ident == "control":
+                    status = (control or {}).get(key, req["control_status"] or 404)
+                else:
+                    status = (served or {}).get((ident, key))
+                error = None if status is not None else "tls_refused"
+                h._add(process="prober", type="invoke", f="probe", node=node, value=value)
+                h._add(process="prober", type="ok" if status is not None else "fail", f="probe", node=node,
+                       value=value, status=status, error_class=error)
+    return h
+
+
+def test_the_whole_route_table_walked_passes() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import routes
+
+    result = judged("mtls_allowlist", s3_walk().ops, S3_TABLE)
+    assert result["valid"], result["reasons"]
+    n_routes = len(routes())
+    assert result["routes"] == n_routes and n_routes > 90
+    assert result["figures"]["strangers_refused_at_handshake"]["denominator"] == 3 * 3 * n_routes
+    assert result["figures"]["control_served"]["numerator"] == 3 * n_routes
+    assert result["control_answers"]["GET /api/v1/sync/since"] == {"404": 3}
+
+
+def test_a_route_left_open_to_a_stranger_is_named_with_identity_method_and_route() -> None:
+    """The allowlist enforced per route, sync left open to any certificate of our CA: only the walk sees it."""
+    open_sync = {("own_ca_unlisted", "GET /api/v1/sync/since"): 200, ("own_ca_unlisted", "POST /api/v1/sync/push"): 400}
+    result = judged("mtls_allowlist", s3_walk(served=open_sync).ops, S3_TABLE)
+    assert not result["valid"] and has(result, "6 stranger probe(s) accepted by the TLS layer")
+    assert "own_ca_unlisted GET /api/v1/sync/since on node-a: served with HTTP 200" in result["accepted"]
+    assert "own_ca_unlisted POST /api/v1/sync/push on node-c: served with HTTP 400" in result["accepted"]
+    # the two paths S3 probed before the walk would not have seen it
+    assert judged("mtls_allowlist", s3_walk(served=open_sync).ops, S3)["valid"]
+    unknown = judged("mtls_allowlist", s3_walk(served={("no_cert", "GET /api/v1/s3-no-such-route"): 404}).ops,
+                     S3_TABLE)
+    assert has(unknown, "no_cert GET /api/v1/s3-no-such-route on node-a: served with HTTP 404")
+
+
+def test_the_control_must_get_an_answer_on_every_route_and_its_status_where_one_is_promised() -> None:
+    none = judged("mtls_allowlist", s3_walk(control={"DELETE /api/v1/memories/{id}": None}).ops, S3_TABLE)
+    assert has(none, "control DELETE /api/v1/memories/{id} on node-a: expected an HTTP answer, got tls_refused")
+    health = judged("mtls_allowlist", s3_walk(control={"GET /api/v1/health": 403}).ops, S3_TABLE)
+    assert has(health, "control GET /api/v1/health on node-b: expected 200, got 403")
+    create = judged("mtls_allowlist", s3_walk(control={"POST /api/v1/memories": 200}).ops, S3_TABLE)
+    assert has(create, "control POST /api/v1/memories on node-c: expected 201, got 200")
+
+
+def test_a_route_never_walked_is_red() -> None:
+    result = judged("mtls_allowlist", s3_walk(skip="POST /api/v1/sync/push").ops, S3_TABLE)
+    assert has(result, "12 identity/path/node combination(s) never probed")
+    assert "rogue_ca POST /api/v1/sync/push on node-b" in result["never_probed"]
+    assert has(judged("mtls_allowlist", s3_walk(nodes=["node-a", "node-b"]).ops, S3_TABLE), "never probed")
+    assert has(check("mtls_allowlist", s3_walk().ops, {**S3, "route_table": "ai-memory-9"}), "unknown route table")
+
+
+def test_a_probe_whose_type_contradicts_its_outcome_is_red() -> None:
+    """A control probe flipped to failed (it stayed green when nothing read the op type)."""
+    h = s3_walk()
+    flipped = next(op for op in h.ops if op["type"] == "ok" and op["value"]["identity"] == "control")
+    flipped["type"] = "fail"
+    result = judged("mtls_allowlist", h.ops, S3_TABLE)
+    assert has(result, f"op {flipped['index']}: fail but its outcome is ok ({flipped['status']})")
+    legacy = s3_history()
+    next(op for op in legacy.ops if op["type"] == "fail")["type"] = "info"
+    assert has(judged("mtls_allowlist", legacy.ops, S3), "contradicts their outcome")
+
+
 # ---------------------------------------------------------------- S4 convergence
 
 

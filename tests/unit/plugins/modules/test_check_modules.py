@@ -4,12 +4,14 @@ and figure rules agree. Every fault switch of the fake turns its scenario red.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import check
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import routes
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import read_history
 from ansible_collections.aimemory.swarm.plugins.modules import (
     history_check,
@@ -20,7 +22,7 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     network_partition,
 )
 
-from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster
+from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster, TinyServer
 from tests.unit.plugins.module_utils.test_partition import FakeNft
 from tests.unit.plugins.modules.conftest import Runner, endpoint_args
 
@@ -255,41 +257,115 @@ def identities(pki: PKI) -> list[dict[str, str]]:
 
 
 S3_PARAMS = {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"], "control": "control",
-             "nodes": NODES}
+             "nodes": NODES, "route_table": "ai-memory-0.7.0"}
+ROUTES = len(routes())
 
 
 @pytest.mark.parametrize("accept_any", [False, True])
 def test_s3_mtls_allowlist(run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path,
                            accept_any: bool) -> None:
     cluster = make_cluster(faults={"accept_any"} if accept_any else set())
+    walked = NODES if not accept_any else ["node-a"]  # (a walk of one node is enough to see the fault)
     hist = str(tmp_path / "s3.jsonl")
-    args = {"nodes": cluster.endpoints(), "ca_cert": pki.ca.path, "api_key": API_KEY, "agent_id": "ai:tester",
-            "namespace": "s3", "history": hist, "identities": identities(pki), "timeout": 5}
+    args = {"nodes": cluster.endpoints(walked), "ca_cert": pki.ca.path, "api_key": API_KEY, "agent_id": "ai:tester",
+            "namespace": "s3", "history": hist, "identities": identities(pki), "timeout": 5,
+            "route_table": "ai-memory-0.7.0"}
     dry = run_module(mtls_probe, args, check_mode=True)
-    assert len(dry["results"]) == 24 and not dry["changed"] and not Path(hist).exists()
+    assert len(dry["results"]) == len(walked) * ROUTES * 4 and not dry["changed"] and not Path(hist).exists()
+    assert {r["route"] for r in dry["results"]} >= {"/api/v1/sync/since", "/api/v1/sync/push", "/api/v1/gc"}
     result = run_module(mtls_probe, args)
-    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": S3_PARAMS})
+    params = {**S3_PARAMS, "nodes": walked}
+    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
     controller_agrees(ev["evidence"])
-    control = [r for r in result["results"] if r["identity"] == "control"]
-    assert sorted(r["status"] for r in control) == [200, 200, 200, 201, 201, 201]
+    control = {(r["node"], r["method"], r["route"]): r["status"] for r in result["results"]
+               if r["identity"] == "control"}
+    assert len(control) == len(walked) * ROUTES and all(isinstance(v, int) for v in control.values())
+    assert control["node-a", "GET", "/api/v1/health"] == 200 and control["node-a", "POST", "/api/v1/memories"] == 201
     if not accept_any:
-        assert result["refused"] == 18 and result["accepted"] == [] and ev["pass"], ev["reasons"]
+        assert result["refused"] == 3 * 3 * ROUTES and result["accepted"] == [] and ev["pass"], ev["reasons"]
     else:
         # the fake still checks the CA chain: the unlisted leaf of our own CA gets in, the rogue one does not
         assert {r["identity"] for r in result["accepted"]} == {"own_ca_unlisted"}
+        assert len(result["accepted"]) == ROUTES
         assert not ev["pass"] and any("accepted by the TLS layer" in r for r in ev["reasons"])
+
+
+class PerRouteAllowlist(TinyServer):
+    """A node that enforces the allowlist per route instead of in the handshake, and leaves the sync routes open to
+    any certificate of its CA: a stranger elsewhere gets its connection closed before any HTTP byte."""
+
+    def __init__(self, pki: PKI, allowed: str) -> None:
+        super().__init__(pki, allowlist=None)
+        base = self.RequestHandlerClass
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _serve(self, method: str) -> None:
+                der = self.connection.getpeercert(binary_form=True)
+                listed = der is not None and hashlib.sha256(der).hexdigest() == allowed
+                if not listed and not self.path.startswith("/api/v1/sync/"):
+                    self.close_connection = True
+                    return
+                super()._serve(method)
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
+        self.RequestHandlerClass = Handler
+
+
+def test_s3_catches_a_route_left_open(run_module: Runner, pki: PKI, tmp_path: Path) -> None:
+    server = PerRouteAllowlist(pki, pki.client.fingerprint)
+    try:
+        hist = str(tmp_path / "s3.jsonl")
+        args = {"url": server.url, "node": "node-a", "ca_cert": pki.ca.path, "api_key": API_KEY,
+                "history": hist, "identities": identities(pki), "timeout": 5}
+        result = run_module(mtls_probe, args)
+        params = {**S3_PARAMS, "nodes": ["node-a"]}
+        ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
+    finally:
+        server.stop()
+    controller_agrees(ev["evidence"])
+    assert {(r["method"], r["route"]) for r in result["accepted"]} == {("GET", "/api/v1/sync/since"),
+                                                                      ("POST", "/api/v1/sync/push")}
+    assert not ev["pass"]
+    assert any("own_ca_unlisted GET /api/v1/sync/since on node-a: served with HTTP 404" in r for r in ev["reasons"])
+    # everywhere else the stranger's connection closed before any HTTP byte: that is a refusal
+    closed = [r for r in result["results"] if r["identity"] == "own_ca_unlisted" and r["status"] is None]
+    assert len(closed) == ROUTES - 2 and {r["error_class"] for r in closed} == {"tls_refused"}
 
 
 def test_mtls_probe_single_url_form(run_module: Runner, pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
     hist = str(tmp_path / "s3.jsonl")
-    for node in cluster.endpoints():
-        run_module(mtls_probe, {"url": node["url"], "node": node["name"], "ca_cert": pki.ca.path,
-                                "api_key": API_KEY, "history": hist, "identities": identities(pki)})
-    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": S3_PARAMS})
+    node = cluster.endpoints(["node-b"])[0]  # the whole table by default
+    run_module(mtls_probe, {"url": node["url"], "node": node["name"], "ca_cert": pki.ca.path,
+                            "api_key": API_KEY, "history": hist, "identities": identities(pki)})
+    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist",
+                                    "params": {**S3_PARAMS, "nodes": ["node-b"]}})
     assert ev["pass"], ev["reasons"]
     bad = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": hist,
                                   "identities": [{"name": "half", "cert": pki.client.cert, "expect": "refused"}]})
     assert bad["failed"] and "both cert and key" in bad["msg"]
+    # an explicit list of paths instead of the table (judged on exactly those)
+    paths = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+    two = str(tmp_path / "two.jsonl")
+    done = run_module(mtls_probe, {"nodes": cluster.endpoints(), "ca_cert": pki.ca.path, "api_key": API_KEY,
+                                   "history": two, "identities": identities(pki), "paths": paths})
+    assert len(done["results"]) == 24 and done["route_table"] is None
+    legacy = {k: v for k, v in S3_PARAMS.items() if k != "route_table"}
+    assert run_module(history_check, {"history": two, "check": "s3", "kind": "mtls_allowlist",
+                                      "params": legacy})["pass"]
+    walked_two = run_module(history_check, {"history": two, "check": "s3", "kind": "mtls_allowlist",
+                                            "params": S3_PARAMS})
+    assert not walked_two["pass"] and any("never probed" in r for r in walked_two["reasons"])
+    both = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": two,
+                                   "identities": identities(pki), "paths": paths, "route_table": "ai-memory-0.7.0"})
+    assert both["failed"] and "mutually exclusive" in both["msg"]
+    patch = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": two,
+                                    "identities": identities(pki), "paths": [{"method": "PATCH", "path": "/x"}]})
+    assert patch["failed"] and "needs a method of" in patch["msg"]
 
 
 # ---------------------------------------------------------------- history_event / history_check

@@ -71,11 +71,12 @@ def s3(run: Runner, c: Cluster, hist: str) -> dict[str, Any]:
                "expect": "refused"},
               {"name": "no_cert", "expect": "refused"},
               {"name": "control", "cert": str(c.client.cert), "key": str(c.client.key), "expect": "allowed"}]
-    run(mtls_probe, {"nodes": endpoints(c), "ca_cert": str(c.ca.path), "api_key": API_KEY, "agent_id": AGENT,
-                     "namespace": "s3", "history": hist, "identities": idents})
+    # the module walks the whole route table by default; the checker is told which table to require
+    run(mtls_probe, {"nodes": endpoints(c), "ca_cert": str(c.ca.path), "api_key": API_KEY,
+                     "agent_id": "ai:s3-prober", "namespace": "s3", "history": hist, "identities": idents})
     return run(history_check, {"history": hist, "check": "s3_mtls_allowlist", "kind": "mtls_allowlist",
                                "params": {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"],
-                                          "control": "control", "nodes": NODES}})
+                                          "control": "control", "nodes": NODES, "route_table": "ai-memory-0.7.0"}})
 
 
 def test_s1_and_s3_green(run_module: Runner, standin: Callable[..., Cluster], tmp_path: Path) -> None:
