@@ -75,7 +75,7 @@ options:
     required: true
   timeout:
     description: Timeout in seconds of each connection attempt and response read (a stream route of the table
-      gets at most 3 s: its answer is the status line, the stream never ends).
+      gets at most 3 s; its answer is the status line, the stream never ends).
     type: float
     default: 10.0
 attributes:
@@ -114,7 +114,7 @@ results:
   elements: dict
   sample:
     - {node: node-a, identity: no_cert, expect: refused, method: GET, route: /api/v1/sync/since,
-       path: /api/v1/sync/since?limit=1, status: null, error_class: tls_refused, latency_ms: 2.1}
+       path: "/api/v1/sync/since?limit=1", status: null, error_class: tls_refused, latency_ms: 2.1}
     - {node: node-a, identity: control, expect: allowed, method: GET, route: /api/v1/health,
        path: /api/v1/health, status: 200, error_class: null, latency_ms: 3.4}
 refused:

@@ -168,9 +168,9 @@ def test_legacy_histories_are_still_judged() -> None:
 
 def s2_history(short_status: int = 503, body: dict[str, Any] | None = None, retry_after: str | None = "2",
                reach_restarted: bool = True, kept: bool = True, one_down_on_b: bool = True, one_acks: int = 2,
-               steps: bool = True) -> H:
+               steps: bool = True, stop_observed: Any = "auto") -> H:
     h = H()
-    h.event("stop", ["node-b", "node-c"])
+    h.event("stop", ["node-b", "node-c"], observed=stop_observed)
     h.write("s2-short-0", status=short_status, body=body if body is not None else dict(SHORT),
             step="shortfall" if steps else None, retry_after=retry_after)
     h.read("node-a", ["s2-short-0"] if kept else [], step="shortfall")
@@ -272,6 +272,50 @@ def test_shortfall_needs_the_fault_and_the_restart() -> None:
     no_nemesis = [op for op in h.ops if op["process"] != "nemesis"]
     result = judged("quorum_shortfall", no_nemesis, {**S2, "live_during_one_down": ["node-a", "node-b"]})
     assert has(result, "no peer was ever stopped") and has(result, "not restarted")
+
+
+def test_a_stop_not_observed_to_take_effect_is_red() -> None:
+    """S2 records the stop after observing it: each stopped peer refuses a connection. A stop declared without that
+    observation, or one a peer still answered, is not a stop."""
+    none = judged("quorum_shortfall", s2_history(stop_observed=None).ops, S2)
+    assert has(none, "stop op 0 of ['node-b', 'node-c']: the fault was declared but not observed to take effect "
+                     "(no observation recorded)")
+    answered = {"refused": False, "nodes": ["node-b"], "probes": [{"node": "node-c", "outcome": "connected"}]}
+    result = judged("quorum_shortfall", s2_history(stop_observed=answered).ops, S2)
+    assert has(result, "not observed to take effect (refused: False)")
+    partial = {"refused": True, "nodes": ["node-b"]}
+    assert has(judged("quorum_shortfall", s2_history(stop_observed=partial).ops, S2), "(not refused on ['node-c'])")
+    # only a checker told not to require it (phase 2, until its play observes its stops) accepts a bare stop
+    assert judged("quorum_shortfall", s2_history(stop_observed=None).ops, {**S2, "observed_faults": "false"})["valid"]
+
+
+def test_observed_nemesis_ops_and_required_events() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+        NOT_OBSERVED,
+        observed_nemesis_ops,
+        require_observed_events,
+    )
+
+    h = H()
+    h.event("partition", {"nodes": ["node-c"]}, node="node-c")
+    h.event("heal", node="node-c")
+    h.event("kill", ["node-a"], observed={"gone": False, "pid": 7, "note": "still running"})
+    h.event("pause", ["node-b"], observed=None)
+    h.event("stop", ["node-b"])
+    observed, problems = observed_nemesis_ops(h.ops)
+    assert [op["f"] for op in observed] == ["partition", "stop"]
+    assert problems == [f"kill op 2 of ['node-a']: {NOT_OBSERVED} (gone: False; still running)",
+                        f"pause op 3 of ['node-b']: {NOT_OBSERVED} (no observation recorded)"]
+    assert [op["f"] for op in observed_nemesis_ops(h.ops, "heal", "partition")[0]] == ["partition", "heal"]
+    assert require_observed_events(h.ops, ["partition", "heal"]) == []
+    assert require_observed_events(h.ops, ["kill", "restart"]) == [
+        problems[0], "the history holds no 'restart' nemesis op: the fault was never injected"]
+    blocked_nothing = H()
+    blocked_nothing.event("partition", {"nodes": ["node-c"]}, observed={
+        "blocked": False, "note": "an address did not answer before the cut: the probe proves nothing"})
+    assert require_observed_events(blocked_nothing.ops, ["partition"]) == [
+        f"partition op 0 of ['node-c']: {NOT_OBSERVED} (blocked: False; an address did not answer before the cut: "
+        "the probe proves nothing)"]
 
 
 def test_one_down_applies_may_arrive_as_text() -> None:

@@ -20,6 +20,7 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     memory_workload,
     mtls_probe,
     network_partition,
+    port_probe,
 )
 
 from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster, TinyServer
@@ -202,8 +203,10 @@ def test_convergence_check_mode_and_nothing_required(run_module: Runner, pki: PK
 def s2_flow(run_module: Runner, pki: PKI, cluster: FakeCluster, hist: str) -> dict[str, Any]:
     args = endpoint_args(pki)
     leader = cluster.endpoints(["node-a"])
-    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"]})
-    cluster.stop("node-b", "node-c")
+    cluster.stop("node-b", "node-c")  # stop, observe, then record (as check_s2.yml does)
+    down = run_module(port_probe, {"targets": cluster.endpoints(["node-b", "node-c"]), "expect": "refused"})
+    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"],
+                               "at": down["observed_at_ns"], "observed": down["observed"]})
     run_module(memory_workload, {"leaders": leader, "count": 2, "namespace": "s2", "title_prefix": "s2-short",
                                  "step": "shortfall", "history": hist, **args})
     run_module(memory_convergence, {"nodes": leader, "namespace": "s2", "history": hist,
@@ -409,22 +412,61 @@ def test_history_check_reds_a_damaged_or_missing_history(run_module: Runner, pki
     assert run_module(history_check, {"history": str(hist), "check": "x", "kind": "bogus"})["failed"]
 
 
+# ---------------------------------------------------------------- port_probe: faults observed, not declared
+
+
+def test_port_probe_observes_a_stopped_node_refusing_and_a_live_one_answering(run_module: Runner,
+                                                                              cluster: FakeCluster,
+                                                                              tmp_path: Path) -> None:
+    cluster.stop("node-b")
+    targets = cluster.endpoints(["node-b"])
+    down = run_module(port_probe, {"targets": targets, "expect": "refused", "deadline": 5})
+    assert down["observed"]["refused"] is True and down["observed"]["nodes"] == ["node-b"]
+    assert down["observed"]["probes"][0]["outcome"] == "refused" and down["observed_at_ns"] > 0
+    # the stop recorded after it was observed carries the observation, and S2's checker accepts it
+    hist = tmp_path / "s2.jsonl"
+    op = run_module(history_event, {"history": str(hist), "f": "stop", "value": ["node-b"],
+                                    "at": down["observed_at_ns"], "observed": down["observed"]})["op"]
+    assert op["observed"] == down["observed"] and op["at"] == down["observed_at_ns"]
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import observation_problem
+
+    assert observation_problem(op) is None
+    # a node that still runs is not observed stopped, however long one waits (the deadline ends it)
+    up = run_module(port_probe, {"targets": cluster.endpoints(["node-a", "node-b"]), "expect": "refused",
+                                 "deadline": 0.5, "timeout": 1})
+    assert up["observed"]["refused"] is False and up["observed"]["nodes"] == ["node-b"]
+    assert up["observed"]["probes"][0]["outcome"] == "connected" and up["observed"]["probes"][0]["attempts"] >= 2
+    assert "not observed to take effect" in str(observation_problem({**op, "observed": up["observed"]}))
+    host_form = run_module(port_probe, {"targets": [{"name": "node-a", "host": "127.0.0.1",
+                                                     "port": int(cluster.url("node-a").rsplit(":", 1)[1])}],
+                                        "expect": "connected"}, check_mode=True)
+    assert host_form["observed"]["connected"] is True
+    assert run_module(port_probe, {"targets": [{"name": "x"}], "expect": "refused"})["failed"]
+    assert run_module(port_probe, {"targets": [], "expect": "refused"})["failed"]
+
+
 # ---------------------------------------------------------------- network_partition
 
 
 def test_network_partition_module(run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     from ansible.module_utils.basic import AnsibleModule
+    from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis import partition as partition_utils
+
+    from tests.unit.plugins.module_utils.test_partition import FakeNet
 
     nft = FakeNft()
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: name)
     monkeypatch.setattr(network_partition, "runner", lambda timeout: lambda argv, data=None: nft(argv, data))
+    monkeypatch.setattr(partition_utils, "tcp_outcome", FakeNet(nft))  # (no packet leaves this machine)
     dry = run_module(network_partition, {"isolate_from": ["10.0.0.1"]}, check_mode=True)
     assert dry["changed"] and nft.peers is None and "10.0.0.1" in dry["rules"]
     cut = run_module(network_partition, {"isolate_from": ["10.0.0.1", "10.0.0.2"], "heal_after": 300})
     assert cut["changed"] and cut["isolate_from"] == ["10.0.0.1", "10.0.0.2"] and cut["heal_timer"]["after_s"] == 300
     assert isinstance(cut["time"], float) and cut["applied_at_ns"] > 0
+    assert cut["observed"]["blocked"] is True and cut["observed"]["probe"]["to"] == "10.0.0.1:9077"
     assert not run_module(network_partition, {"isolate_from": ["10.0.0.2", "10.0.0.1"]})["changed"]
     assert run_module(network_partition, {"state": "absent"})["changed"]
     assert not run_module(network_partition, {"state": "absent"})["changed"]
     assert run_module(network_partition, {"isolate_from": ["nope"]})["failed"]
     assert run_module(network_partition, {"state": "present"})["failed"]
+    assert run_module(network_partition, {"isolate_from": ["10.0.0.1"], "observe_port": 70000})["failed"]

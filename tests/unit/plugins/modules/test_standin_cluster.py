@@ -17,6 +17,7 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     memory_convergence,
     memory_workload,
     mtls_probe,
+    port_probe,
 )
 
 from tests.standin.cluster import AGENT, API_KEY, Cluster
@@ -111,9 +112,13 @@ def test_s2_shortfall_and_catch_up(run_module: Runner, standin: Callable[..., Cl
     c = standin()
     hist = str(tmp_path / "s2.jsonl")
     leader = endpoints(c, ["node-a"])
-    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"]})
     node(c, "node-b").stop(signal.SIGINT)
     node(c, "node-c").stop(signal.SIGINT)
+    down = run_module(port_probe, {"targets": endpoints(c, ["node-b", "node-c"]), "expect": "refused",
+                                   "deadline": 10})
+    assert down["observed"]["refused"], down["observed"]
+    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"],
+                               "at": down["observed_at_ns"], "observed": down["observed"]})
     short = run_module(memory_workload, {"leaders": leader, "count": 2, "namespace": "s2",
                                          "title_prefix": "s2-short", "step": "shortfall", "history": hist,
                                          **args(c)})
