@@ -43,7 +43,7 @@ def tcp_outcome(host: str, port: int, timeout: float) -> dict[str, Any]:
 
 def each(targets: list[dict[str, Any]], probe: Callable[[dict[str, Any]], dict[str, Any]]) -> list[dict[str, Any]]:
     """``probe`` on every target at once (one thread each: a blocked target costs its timeout once, not N times)."""
-    results: list[dict[str, Any]] = [{} for _ in targets]
+    results: list[dict[str, Any]] = [{} for target in targets]
 
     def run(i: int) -> None:
         results[i] = probe(targets[i])

@@ -198,7 +198,6 @@ def observation(hosts: list[str], baseline: list[dict[str, Any]] | None, after: 
         note = "no single address to probe (networks only)"
     elif not answered_before:
         note = "an address did not answer before the cut: the probe proves nothing"
+    when = "before and after the rules" if baseline is not None else "after the rules (a cut was already in place)"
     return {"blocked": blocked, "probe": probes[0] if probes else None, "probes": probes, "note": note,
-            "method": f"tcp connect from the isolated host to port {port} of each address, {timeout:g} s, "
-                      + ("before and after the rules" if baseline is not None else "after the rules (a cut was "
-                                                                                       "already in place)")}
+            "method": f"tcp connect from the isolated host to port {port} of each address, {timeout:g} s, {when}"}

@@ -123,8 +123,8 @@ def test_the_cut_is_observed_before_and_after_the_rules() -> None:
     net = FakeNet(nft)
     cut = Partition(nft, prober=net).inject(["10.0.0.1", "10.0.0.2", "10.9.0.0/24"], observe_port=9077)
     observed = cut["observed"]
-    assert observed["blocked"] is True and [p["to"] for p in observed["probes"]] == ["10.0.0.1:9077",
-                                                                                      "10.0.0.2:9077"]
+    assert observed["blocked"] is True
+    assert [p["to"] for p in observed["probes"]] == ["10.0.0.1:9077", "10.0.0.2:9077"]
     assert {p["baseline"] for p in observed["probes"]} == {"connected"} and len(net.calls) == 4  # networks: no
     # nothing answered before the cut (the peer's host is down): the probe proves nothing
     dark = Partition(FakeNft(), prober=lambda h, p, t: {"to": h, "outcome": "blocked"}).inject(

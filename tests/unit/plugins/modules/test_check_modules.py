@@ -331,8 +331,8 @@ def test_s3_catches_a_route_left_open(run_module: Runner, pki: PKI, tmp_path: Pa
     finally:
         server.stop()
     controller_agrees(ev["evidence"])
-    assert {(r["method"], r["route"]) for r in result["accepted"]} == {("GET", "/api/v1/sync/since"),
-                                                                      ("POST", "/api/v1/sync/push")}
+    accepted = {(r["method"], r["route"]) for r in result["accepted"]}
+    assert accepted == {("GET", "/api/v1/sync/since"), ("POST", "/api/v1/sync/push")}
     assert not ev["pass"]
     assert any("own_ca_unlisted GET /api/v1/sync/since on node-a: served with HTTP 404" in r for r in ev["reasons"])
     # everywhere else the stranger's connection closed before any HTTP byte: that is a refusal
