@@ -16,6 +16,9 @@ description:
     C(plugins/module_utils/_checker/routes.py), read from ai-memory 0.7.0's router, plus MCP over HTTP and unknown
     paths), with harmless requests (ids no memory has, bodies confined to O(namespace); the create sends a small
     memory). O(paths) probes an explicit list instead.
+  - After each node's walk, when a create was probed, the allowlisted identity lists O(namespace) on that node
+    (an op C(probe_read) with the titles found): a stranger's create must not be there, even when its connection
+    closed before any HTTP byte (a server may act on a request and close without answering).
   - A stranger (O(identities) with C(expect=refused)) must get no HTTP status at all; the allowlisted control
     (C(expect=allowed)) must be served. The verdict is left to M(aimemory.swarm.history_check) (kind
     C(mtls_allowlist)); a probe never fails because a node refused it.
@@ -138,6 +141,7 @@ route_table:
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import (
@@ -168,6 +172,30 @@ def probe_type(status: int | None, error_class: str | None, refused_before_reque
     if error_class == "tls_refused" or refused_before_request:
         return "fail"
     return "info"
+
+
+def read_back(history: History, p: dict[str, Any], node: dict[str, Any], control: dict[str, Any]) -> None:
+    """After a node's walk, the control lists the probe's namespace on it: a stranger's create must not be there
+    (a server that acted on a request and closed without answering looks refused from the client), the control's
+    must (the read sees what was created)."""
+    path = f"/api/v1/memories?namespace={quote(p['namespace'], safe='')}&limit=1000"
+    base = {"process": "prober", "f": "probe_read", "node": str(node["name"]),
+            "value": {"identity": control["name"], "namespace": p["namespace"]}}
+    history.append({**base, "type": "invoke", "request": {"method": "GET", "path": path}})
+    try:
+        client = Endpoint(str(node["url"]), api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
+                          client_cert=control.get("cert"), client_key=control.get("key"), timeout=p["timeout"])
+    except (ValueError, OSError) as exc:
+        history.append({**base, "type": "fail", "status": None, "error_class": "error", "detail": str(exc)})
+        return
+    resp = client.request("GET", path)
+    client.close()
+    body = resp.body if isinstance(resp.body, dict) else {}
+    rows = body.get("memories") if isinstance(body.get("memories"), list) else None
+    titles = sorted(str(m.get("title")) for m in rows or [] if isinstance(m, dict))
+    record = {k: v for k, v in response_record(resp).items() if k != "response"}
+    kind = "ok" if resp.status == 200 and rows is not None else ("fail" if resp.refused_before_request else "info")
+    history.append({**base, "type": kind, "value": {**base["value"], "titles": titles}, **record})
 
 
 def main() -> None:
@@ -217,7 +245,9 @@ def main() -> None:
                                    "error_class": None, "latency_ms": None} for n, r, i in plan])
     history = History(p["history"])
     results, accepted, refused = [], [], 0
-    for node, route, ident in plan:
+    control = next((i for i in p["identities"] if i["expect"] == "allowed"), None)
+    creates = any(r.get("memory") for r in walk)
+    for number, (node, route, ident) in enumerate(plan):
         method = route["method"]
         timeout = min(p["timeout"], STREAM_TIMEOUT_S) if route.get("stream") else p["timeout"]
         try:
@@ -254,6 +284,9 @@ def main() -> None:
                 refused += 1
             elif resp.status is not None:
                 accepted.append(row)
+        last_of_node = number + 1 == len(plan) or plan[number + 1][0] is not node
+        if last_of_node and control is not None and creates:
+            read_back(history, p, node, control)
     module.exit_json(changed=True, results=results, refused=refused, accepted=accepted, route_table=table)
 
 

@@ -60,6 +60,58 @@ def _plan(params: dict[str, Any]) -> tuple[list[str], dict[str, int | None]]:
     return keys, {k: CONTROL_STATUS.get(k.split(" ", 1)[0], 200) for k in keys}
 
 
+def _read_backs(ops: list[dict[str, Any]], control: str, nodes: list[str],
+                required: bool) -> tuple[list[str], int, list[str]]:
+    """The control's list of the probe's namespace after each node's walk (``probe_read``): no stranger's create
+    may be there (a server that acted on a request and closed without answering looks refused from the client);
+    the control's own create of that node must (else the read proves nothing). Required per node with the route
+    table; judged wherever recorded. (reasons, nodes read back as required, stranger creates found)."""
+    strangers: dict[str, str] = {}
+    own: dict[str, set[str]] = {}
+    for op in ops:
+        if op.get("f") != "probe" or op.get("type") != "invoke":
+            continue
+        title = (op.get("request") or {}).get("title")
+        ident = str((op.get("value") or {}).get("identity"))
+        if title:
+            if ident == control:
+                own.setdefault(str(op.get("node")), set()).add(str(title))
+            else:
+                strangers[str(title)] = ident
+    reads = [op for op in ops if op.get("f") == "probe_read" and op.get("type") in COMPLETIONS]
+    invoked = [op for op in ops if op.get("f") == "probe_read" and op.get("type") == "invoke"]
+    reasons: list[str] = []
+    if len(invoked) != len(reads):
+        reasons.append(f"{len(invoked) - len(reads)} read-back(s) of the probe's namespace invoked but never "
+                       "completed")
+    seen: dict[str, set[str]] = {}
+    leaked: list[str] = []
+    for op in reads:
+        if op.get("type") != "ok":
+            continue
+        node = str(op.get("node"))
+        titles = {str(t) for t in (op.get("value") or {}).get("titles") or []}
+        seen.setdefault(node, set()).update(titles)
+        leaked += [f"{strangers[t]}'s create {t} on {node}" for t in sorted(titles) if t in strangers]
+    if leaked:
+        reasons.append(f"{len(leaked)} stranger create(s) landed although the stranger got no HTTP answer: "
+                       + examples(leaked))
+    good = 0
+    for node in nodes:
+        if node not in seen:
+            if required:
+                reasons.append(f"the probe's namespace was never read back on {node}: whether a stranger's create "
+                               "landed is unknown")
+            continue
+        missing = sorted(own.get(node, set()) - seen[node])
+        if missing or not own.get(node):
+            reasons.append(f"the read-back on {node} does not hold the control's create {missing or '(none made)'}: "
+                           "it proves nothing")
+        else:
+            good += 1
+    return reasons, good, leaked
+
+
 def mtls_allowlist(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
     """params: ``identities`` (names; the control may be listed too), ``control`` (name of the allowlisted
     identity, default ``control``), ``nodes`` (every node must be probed), and the routes: ``route_table`` (name
@@ -137,10 +189,15 @@ def mtls_allowlist(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[st
         reasons.append(f"the allowlisted identity was not served: {examples(control_bad)}")
     if uncovered:
         reasons.append(f"{len(uncovered)} identity/path/node combination(s) never probed: {examples(uncovered)}")
+    read_reasons, read_nodes, leaked = _read_backs(ops, control, node_keys if by_node else [],
+                                                   required=bool(params.get("route_table")) and by_node)
+    reasons += read_reasons
     expected = len(node_keys) * len(paths)
-    return {"valid": not reasons, "reasons": reasons,
-            "figures": {"strangers_refused_at_handshake": figure(refused_cells, expected * len(strangers)),
-                        "control_served": figure(served_cells, expected)},
+    figures = {"strangers_refused_at_handshake": figure(refused_cells, expected * len(strangers)),
+               "control_served": figure(served_cells, expected)}
+    if params.get("route_table") and by_node:
+        figures["namespace_read_back"] = figure(read_nodes, len(node_keys))
+    return {"valid": not reasons, "reasons": reasons, "figures": figures, "stranger_creates_found": leaked,
             "accepted": accepted, "not_refused": not_refused, "control_not_served": control_bad,
             "never_probed": uncovered, "probes": len(probes), "note": reasons_note or None,
             "route_table": params.get("route_table") or None, "routes": len(paths),

@@ -399,10 +399,12 @@ S3_TABLE = {**S3, "route_table": "ai-memory-0.7.0"}
 
 
 def s3_walk(served: dict[tuple[str, str], int] | None = None, control: dict[str, int | None] | None = None,
-            skip: str | None = None, nodes: list[str] | None = None) -> H:
-    """The route-table walk as mtls_probe records it: every node x route x identity. ``served`` maps (identity,
-    route key) to the status a stranger got there; ``control`` the control's status per route key (default 404 on
-    every route but health 200 and the create 201: any answer is an answer)."""
+            skip: str | None = None, nodes: list[str] | None = None, read: bool = True,
+            landed: str | None = None) -> H:
+    """The route-table walk as mtls_probe records it: every node x route x identity, then the control's read-back of
+    the probe's namespace on the node. ``served`` maps (identity, route key) to the status a stranger got there;
+    ``control`` the control's status per route key (default 404 on every route but health 200 and the create 201:
+    any answer is an answer); ``landed``: the stranger whose create the read-back finds on node-b."""
     from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import requests
 
     h = H()
@@ -419,9 +421,18 @@ def s3_walk(served: dict[tuple[str, str], int] | None = None, control: dict[str,
                 else:
                     status = (served or {}).get((ident, key))
                 error = None if status is not None else "tls_refused"
-                h._add(process="prober", type="invoke", f="probe", node=node, value=value)
+                request = {"method": req["method"], "path": req["path"], "identity": ident}
+                if req["memory"]:
+                    request["title"] = f"probe-{ident}-{node}"
+                h._add(process="prober", type="invoke", f="probe", node=node, value=value, request=request)
                 h._add(process="prober", type="ok" if status is not None else "fail", f="probe", node=node,
                        value=value, status=status, error_class=error)
+        if read:
+            titles = [f"probe-control-{node}"] + ([f"probe-{landed}-{node}"] if landed and node == "node-b" else [])
+            value = {"identity": "control", "namespace": "s3-ns"}
+            h._add(process="prober", type="invoke", f="probe_read", node=node, value=value)
+            h._add(process="prober", type="ok", f="probe_read", node=node, value={**value, "titles": titles},
+                   status=200)
     return h
 
 
@@ -466,6 +477,25 @@ def test_a_route_never_walked_is_red() -> None:
     assert "rogue_ca POST /api/v1/sync/push on node-b" in result["never_probed"]
     assert has(judged("mtls_allowlist", s3_walk(nodes=["node-a", "node-b"]).ops, S3_TABLE), "never probed")
     assert has(check("mtls_allowlist", s3_walk().ops, {**S3, "route_table": "ai-memory-9"}), "unknown route table")
+
+
+def test_a_stranger_create_that_landed_without_an_answer_is_red() -> None:
+    """A server that acts on a stranger's request and closes without a status line looks refused from the client;
+    the read-back of the probe's namespace finds what it did."""
+    result = judged("mtls_allowlist", s3_walk(landed="own_ca_unlisted").ops, S3_TABLE)
+    assert has(result, "1 stranger create(s) landed although the stranger got no HTTP answer: own_ca_unlisted's "
+                       "create probe-own_ca_unlisted-node-b on node-b")
+    assert result["stranger_creates_found"] == ["own_ca_unlisted's create probe-own_ca_unlisted-node-b on node-b"]
+    unread = judged("mtls_allowlist", s3_walk(read=False).ops, S3_TABLE)
+    assert has(unread, "the probe's namespace was never read back on node-a")
+    assert unread["figures"]["namespace_read_back"]["numerator"] == 0
+    h = s3_walk()
+    blind = next(op for op in h.ops if op["f"] == "probe_read" and op["type"] == "ok" and op["node"] == "node-c")
+    blind["value"]["titles"] = []
+    assert has(judged("mtls_allowlist", h.ops, S3_TABLE), "the read-back on node-c does not hold the control's "
+                                                           "create ['probe-control-node-c']: it proves nothing")
+    # histories from before the read-back are not asked for one
+    assert judged("mtls_allowlist", s3_history().ops, S3)["valid"]
 
 
 def test_a_probe_whose_type_contradicts_its_outcome_is_red() -> None:

@@ -286,6 +286,7 @@ def test_s3_mtls_allowlist(run_module: Runner, pki: PKI, make_cluster: Any, tmp_
     assert control["node-a", "GET", "/api/v1/health"] == 200 and control["node-a", "POST", "/api/v1/memories"] == 201
     if not accept_any:
         assert result["refused"] == 3 * 3 * ROUTES and result["accepted"] == [] and ev["pass"], ev["reasons"]
+        assert ev["figures"]["namespace_read_back"]["numerator"] == 3
     else:
         # the fake still checks the CA chain: the unlisted leaf of our own CA gets in, the rogue one does not
         assert {r["identity"] for r in result["accepted"]} == {"own_ca_unlisted"}
@@ -295,17 +296,22 @@ def test_s3_mtls_allowlist(run_module: Runner, pki: PKI, make_cluster: Any, tmp_
 
 class PerRouteAllowlist(TinyServer):
     """A node that enforces the allowlist per route instead of in the handshake, and leaves the sync routes open to
-    any certificate of its CA: a stranger elsewhere gets its connection closed before any HTTP byte."""
+    any certificate of its CA: a stranger elsewhere gets its connection closed before any HTTP byte. With
+    ``act_first`` it also stores a stranger's create before closing (it acted, and looks refused)."""
 
-    def __init__(self, pki: PKI, allowed: str) -> None:
-        super().__init__(pki, allowlist=None)
+    def __init__(self, pki: PKI, allowed: str, act_first: bool = False) -> None:
+        self.titles: list[str] = []
+        super().__init__(pki, app=self.store, allowlist=None)
         base = self.RequestHandlerClass
+        server = self
 
         class Handler(base):  # type: ignore[misc, valid-type]
             def _serve(self, method: str) -> None:
                 der = self.connection.getpeercert(binary_form=True)
                 listed = der is not None and hashlib.sha256(der).hexdigest() == allowed
                 if not listed and not self.path.startswith("/api/v1/sync/"):
+                    if act_first and method == "POST" and self.path == "/api/v1/memories":
+                        server.titles.append(str((self._body() or {}).get("title")))
                     self.close_connection = True
                     return
                 super()._serve(method)
@@ -317,6 +323,37 @@ class PerRouteAllowlist(TinyServer):
                 self._serve("DELETE")
 
         self.RequestHandlerClass = Handler
+
+    def store(self, name: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+              body: Any) -> tuple[int, dict[str, str], Any]:
+        if path == "/api/v1/memories" and method == "POST":
+            self.titles.append(str((body or {}).get("title")))
+            return 201, {}, {"id": "x", "title": (body or {}).get("title")}
+        if path == "/api/v1/memories" and method == "GET":
+            return 200, {}, {"memories": [{"title": t} for t in self.titles]}
+        return 200 if path == "/api/v1/health" else 404, {}, {}
+
+
+def test_s3_finds_a_stranger_create_that_landed_without_an_answer(run_module: Runner, pki: PKI,
+                                                                   tmp_path: Path) -> None:
+    server = PerRouteAllowlist(pki, pki.client.fingerprint, act_first=True)
+    try:
+        hist = str(tmp_path / "s3.jsonl")
+        paths = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+        result = run_module(mtls_probe, {"url": server.url, "node": "node-a", "ca_cert": pki.ca.path,
+                                         "api_key": API_KEY, "history": hist, "identities": identities(pki),
+                                         "paths": paths, "namespace": "s3"})
+        params = {k: v for k, v in S3_PARAMS.items() if k != "route_table"} | {"nodes": ["node-a"]}
+        ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
+    finally:
+        server.stop()
+    controller_agrees(ev["evidence"])
+    # every stranger probe looked refused (the connection closed before any HTTP byte) ...
+    assert result["accepted"] == [] and result["refused"] == 6
+    # ... but the read-back of the namespace finds the create the unlisted certificate made
+    assert not ev["pass"]
+    assert [r for r in ev["reasons"] if "stranger create(s) landed although the stranger got no HTTP answer" in r]
+    assert ev["details"]["stranger_creates_found"][0].startswith("own_ca_unlisted's create probe-own_ca_unlisted-")
 
 
 def test_s3_catches_a_route_left_open(run_module: Runner, pki: PKI, tmp_path: Path) -> None:

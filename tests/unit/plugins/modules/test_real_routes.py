@@ -97,6 +97,7 @@ def test_real_daemon_refuses_strangers_on_every_route(run_module: Runner, pki: P
         daemon.terminate()
         daemon.wait(15)
     assert ev["pass"], ev["reasons"]
+    assert ev["figures"]["namespace_read_back"]["numerator"] == 1  # the control's create read back, no stranger's
     strangers = [r for r in result["results"] if r["expect"] == "refused"]
     assert len(strangers) == 3 * len(routes()) and result["refused"] == len(strangers)
     control = {f"{r['method']} {r['route']}": r["status"] for r in result["results"] if r["identity"] == "control"}
