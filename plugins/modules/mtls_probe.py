@@ -17,7 +17,7 @@ description:
     paths), with harmless requests (ids no memory has, bodies confined to O(namespace); the create sends a small
     memory). O(paths) probes an explicit list instead.
   - After each node's walk, when a create was probed, the allowlisted identity lists O(namespace) on that node
-    (an op C(probe_read) with the titles found): a stranger's create must not be there, even when its connection
+    (an op C(probe_read) with the titles found); a stranger's create must not be there, even when its connection
     closed before any HTTP byte (a server may act on a request and close without answering).
   - A stranger (O(identities) with C(expect=refused)) must get no HTTP status at all; the allowlisted control
     (C(expect=allowed)) must be served. The verdict is left to M(aimemory.swarm.history_check) (kind
