@@ -492,8 +492,9 @@ def test_a_stranger_create_that_landed_without_an_answer_is_red() -> None:
     h = s3_walk()
     blind = next(op for op in h.ops if op["f"] == "probe_read" and op["type"] == "ok" and op["node"] == "node-c")
     blind["value"]["titles"] = []
-    assert has(judged("mtls_allowlist", h.ops, S3_TABLE), "the read-back on node-c does not hold the control's "
-                                                           "create ['probe-control-node-c']: it proves nothing")
+    blind_result = judged("mtls_allowlist", h.ops, S3_TABLE)
+    assert has(blind_result, "the read-back on node-c does not hold the control's create ['probe-control-node-c']: "
+                             "it proves nothing")
     # histories from before the read-back are not asked for one
     assert judged("mtls_allowlist", s3_history().ops, S3)["valid"]
 

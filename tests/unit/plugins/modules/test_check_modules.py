@@ -334,8 +334,8 @@ class PerRouteAllowlist(TinyServer):
         return 200 if path == "/api/v1/health" else 404, {}, {}
 
 
-def test_s3_finds_a_stranger_create_that_landed_without_an_answer(run_module: Runner, pki: PKI,
-                                                                   tmp_path: Path) -> None:
+def test_s3_finds_a_stranger_create_that_landed_without_an_answer(
+        run_module: Runner, pki: PKI, tmp_path: Path) -> None:
     server = PerRouteAllowlist(pki, pki.client.fingerprint, act_first=True)
     try:
         hist = str(tmp_path / "s3.jsonl")
