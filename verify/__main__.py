@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from verify.evidence import update_latest, write_json_atomic
 from verify.provenance import build, load_facts
@@ -18,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("init", help="open an evidence directory and declare the campaign's checks")
     p.add_argument("--evidence-dir", type=Path, required=True)
     p.add_argument("--campaign-id", required=True)
-    p.add_argument("--declare", required=True, help="comma-separated check names")
+    p.add_argument("--declare", help="comma-separated check names (default: those of --declare-json)")
+    p.add_argument("--declare-json", help="per check its checker kind and pinned parameters, "
+                                          "{name: {kind, params}}: JSON text, or a file holding it")
     p = sub.add_parser("provenance", help="record provenance from the playbook's facts")
     p.add_argument("--evidence-dir", type=Path, required=True)
     p.add_argument("--facts", type=Path, required=True)
@@ -32,9 +36,20 @@ def main(argv: list[str] | None = None) -> int:
             if (args.evidence_dir / "campaign.json").exists():
                 print(f"{args.evidence_dir} already holds a campaign: evidence is never overwritten", file=sys.stderr)
                 return 2
-            checks = [c.strip() for c in args.declare.split(",") if c.strip()]
-            write_json_atomic(args.evidence_dir / "campaign.json",
-                              {"campaign_id": args.campaign_id, "declared_checks": checks, "started_at": now()})
+            declarations = declarations_of(args.declare_json) if args.declare_json is not None else None
+            if args.declare is None and declarations is None:
+                print("verify init: --declare or --declare-json is required", file=sys.stderr)
+                return 2
+            checks = ([c.strip() for c in args.declare.split(",") if c.strip()] if args.declare is not None
+                      else list(declarations or {}))
+            if declarations is not None and set(declarations) != set(checks):
+                print(f"verify init: --declare names {sorted(checks)} but --declare-json pins "
+                      f"{sorted(declarations)}", file=sys.stderr)
+                return 2
+            doc: dict[str, Any] = {"campaign_id": args.campaign_id, "declared_checks": checks, "started_at": now()}
+            if declarations is not None:
+                doc["checks"] = declarations
+            write_json_atomic(args.evidence_dir / "campaign.json", doc)
             update_latest(args.evidence_dir.parent, args.evidence_dir)
             return 0
         if args.cmd == "provenance":
@@ -47,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"verify {args.cmd}: {exc}", file=sys.stderr)
         return 2
+
+
+def declarations_of(value: str) -> dict[str, Any]:
+    """``{name: {kind, params}}`` from JSON text or a file holding it; ValueError when it is not that shape."""
+    text = value if value.lstrip().startswith("{") else Path(value).read_text()
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError("--declare-json must be an object of check names")
+    for name, entry in doc.items():
+        if not isinstance(entry, dict) or set(entry) != {"kind", "params"} or not isinstance(entry["kind"], str) \
+                or not entry["kind"] or not isinstance(entry["params"], dict):
+            raise ValueError(f"--declare-json: {name!r} must be {{kind: <checker kind>, params: {{...}}}}")
+    return doc
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def render(summary: dict[str, Any], files: list[str]) -> str:
     reasons = "".join(f"<li>{esc(r)}</li>" for r in summary.get("reasons", []))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(summary['campaign_id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
-.pass{{color:#070}}.fail,.missing,.empty,.malformed,.schema_invalid,.recomputed_mismatch{{color:#b00}}</style></head>
+.pass{{color:#070}}.fail,.missing,.empty,.malformed,.schema_invalid,.recomputed_mismatch,.pin_mismatch{{color:#b00}}</style></head>
 <body><h1>{esc(summary['campaign_id'])}: <span class="{verdict.lower()}">{verdict}</span></h1>
 <p>completed {esc(summary.get('completed_at', ''))}</p><ul>{reasons}</ul>
 <table><tr><th>check</th><th>status</th><th>figures</th><th>reasons</th></tr>{''.join(rows)}</table>

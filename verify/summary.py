@@ -40,7 +40,51 @@ def figure_problems(name: str, fig: dict[str, Any]) -> list[str]:
     return []
 
 
-def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
+def canonical(value: Any) -> Any:
+    """A parameter as the comparison sees it: templated text and native values alike ("2" is 2, "True" is true)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    return json.dumps(canonical(a), sort_keys=True, default=str) == json.dumps(canonical(b), sort_keys=True,
+                                                                                default=str)
+
+
+def pin_problems(name: str, doc: dict[str, Any], pinned: dict[str, Any]) -> list[str]:
+    """Where the evidence file departs from what the campaign declared for it: its checker kind, and each pinned
+    parameter (missing or of another value)."""
+    problems = []
+    if doc["kind"] != pinned["kind"]:
+        problems.append(f"{name}.json claims checker kind {doc['kind']!r}; the campaign declared "
+                        f"{pinned['kind']!r} (recomputed as declared)")
+    for key, want in sorted(pinned["params"].items()):
+        if key not in doc["params"]:
+            problems.append(f"{name}.json lacks the pinned parameter {key} (declared {json.dumps(want)})")
+        elif not same(doc["params"][key], want):
+            problems.append(f"{name}.json claims {key}={json.dumps(doc['params'][key])}; the campaign declared "
+                            f"{key}={json.dumps(want)} (recomputed as declared)")
+    return problems
+
+
+def judge_check(name: str, loaded: Loaded, reg: Any, pinned: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One declared check. ``pinned``: its declaration (``{kind, params}`` from campaign.json), which the
+    recomputation uses whatever the evidence file says; a file that says otherwise is red (``pin_mismatch``)."""
     entry: dict[str, Any] = {"file": f"{name}.json", "sha256": loaded.sha256, "status": loaded.status,
                              "reasons": [loaded.reason] if loaded.reason else [], "figures": {}}
     if loaded.status != "ok":
@@ -50,15 +94,28 @@ def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
     reasons: list[str] = []
     if doc["check"] != name:
         reasons.append(f"{name}.json holds the evidence of {doc['check']!r}")
+    if pinned is None:
+        reasons.append("campaign.json pins no checker kind and parameters for it: the evidence would judge itself")
+        kind, params = doc["kind"], doc["params"]
+    else:
+        mismatch = pin_problems(name, doc, pinned)
+        if mismatch:
+            reasons += mismatch
+            entry["status"] = "pin_mismatch"
+        kind, params = pinned["kind"], {**doc["params"], **pinned["params"]}
+        entry["pinned"] = pinned
     if not doc["pass"]:
         reasons += doc["reasons"] or ["the check reported a failure without a reason"]
     elif doc["reasons"]:
         reasons.append(f"claims pass but lists reasons {doc['reasons']}")
-    recomputed = reg.check(doc["kind"], doc["history"], doc["params"])
+    recomputed = reg.check(kind, doc["history"], params)
     if recomputed["valid"] != doc["pass"]:
         reasons.append(f"recomputed verdict disagrees: the history says valid={recomputed['valid']} "
                        f"({'; '.join(recomputed['reasons'][:3])})")
-        entry["status"] = "recomputed_mismatch"
+        if entry["status"] == "ok":
+            entry["status"] = "recomputed_mismatch"
+    elif not recomputed["valid"] and entry["status"] == "pin_mismatch":
+        reasons += [f"recomputed as declared: {r}" for r in recomputed["reasons"][:3]]
     shipgate = recomputed.get("shipgate")
     if isinstance(shipgate, dict):
         # a ship-gate artifact: its ship-gate keys (read by the ship-gate's dashboards) must be what its history says
@@ -66,7 +123,8 @@ def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
         if claimed != shipgate:
             wrong = sorted(k for k in shipgate if claimed[k] != shipgate[k])
             reasons.append(f"ship-gate keys {wrong} disagree with the history")
-            entry["status"] = "recomputed_mismatch"
+            if entry["status"] == "ok":
+                entry["status"] = "recomputed_mismatch"
         entry["shipgate"] = shipgate
     for fname, fig in doc["figures"].items():
         reasons += figure_problems(fname, fig) if fig["threshold"] is not None or fig["denominator"] == 0 else []
@@ -76,6 +134,32 @@ def judge_check(name: str, loaded: Loaded, reg: Any) -> dict[str, Any]:
         entry["status"] = "pass"
     entry["reasons"] = reasons
     return entry
+
+
+def topology_problems(declarations: dict[str, Any], topology: dict[str, Any]) -> list[str]:
+    """The pinned w, n and node list of every declaration against the topology provenance recorded as deployed."""
+    peers = [h.get("name") for h in topology.get("hosts") or [] if "peers" in (h.get("groups") or [])]
+    deployed = {"w": topology.get("w"), "n": topology.get("n"), "nodes": peers or None}
+    problems = []
+    for name, decl in sorted(declarations.items()):
+        for key, actual in deployed.items():
+            if actual is not None and key in decl["params"] and not same(decl["params"][key], actual):
+                problems.append(f"{name}: the campaign declared {key}={json.dumps(decl['params'][key])} but "
+                                f"provenance.json records {key}={json.dumps(actual)} as deployed")
+    return problems
+
+
+# Files of the evidence directory that bear no check's verdict (each either read and judged below, or the
+# summary's own output); every other file must be the evidence of a declared check.
+NON_VERDICT = {
+    "campaign.json": "the declaration (read: the checks, their kinds and pinned parameters)",
+    "provenance.json": "provenance (read: schema, topology)",
+    "plays.json": "wall time of every play (read: schema)",
+    "check-errors.json": "errors of checks that could not complete (read: each one is a reason)",
+    "campaign-summary.json": "this summary (output)",
+    "index.html": "the report (output)",
+    "cost.json": "DigitalOcean spend, written at teardown (not read)",
+}
 
 
 def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> dict[str, Any]:
@@ -132,8 +216,14 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         if item.status != "ok":
             reasons.append(item.reason)
     declared: list[str] = campaign.data["declared_checks"] if campaign.status == "ok" else []
+    declarations: dict[str, Any] = (campaign.data.get("checks") or {}) if campaign.status == "ok" else {}
     if campaign.status == "ok" and not declared:
         reasons.append("no check was declared")
+    reasons += [f"campaign.json pins {name}, which it does not declare" for name in sorted(declarations)
+                if name not in declared]
+    if provenance.status == "ok":
+        reasons += topology_problems({k: v for k, v in declarations.items() if k in declared},
+                                     provenance.data["topology"])
     try:
         reg = reg or registry()
     except ImportError as exc:
@@ -146,7 +236,7 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
             checks[name] = {"file": f"{name}.json", "status": "fail", "reasons": ["no checker to recompute"],
                             "figures": {}}
         else:
-            checks[name] = judge_check(name, loaded, reg)
+            checks[name] = judge_check(name, loaded, reg, declarations.get(name))
         reasons += [f"{name}: {r}" for r in checks[name]["reasons"]]
     docs = {name: load(evidence_dir / f"{name}.json", "check").data for name in declared
             if checks.get(name, {}).get("status") == "pass" or checks.get(name, {}).get("status") == "fail"}
@@ -155,19 +245,20 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         reasons.append(f"detection power {power['power']:.4f} < {POWER_TARGET} for a peer losing 1 replicated write "
                        f"in {round(1 / LOSS_RATE)}: the weakest node verified {power['weakest_node_observations']} "
                        f"replicated writes (about {3000} are needed); the workloads are too small to certify")
-    known = {"campaign.json", "provenance.json", "plays.json", "campaign-summary.json", "check-errors.json"}
-    errors_file = evidence_dir / "check-errors.json"
-    check_errors = {}
-    if errors_file.is_file():
-        try:
-            check_errors = json.loads(errors_file.read_text() or "{}")
-        except ValueError:
-            reasons.append("check-errors.json is not valid JSON")
+    check_errors, errors_problem = read_check_errors(evidence_dir / "check-errors.json")
+    if errors_problem:
+        reasons.append(errors_problem)
     for name, error in sorted(check_errors.items()):
         reasons.append(f"{name}: could not complete: {error}")
-    undeclared = sorted(p.name for p in evidence_dir.glob("*.json")
-                        if p.name not in known and p.stem not in declared)
     plays = load(evidence_dir / "plays.json", "plays") if (evidence_dir / "plays.json").exists() else None
+    if plays is not None and plays.status != "ok":
+        reasons.append(plays.reason)
+    # every file of the directory is a declared check's evidence or a known non-verdict file
+    undeclared = sorted(p.name for p in evidence_dir.iterdir()
+                        if p.name not in NON_VERDICT and not (p.suffix == ".json" and p.stem in declared
+                                                              and p.is_file()))
+    reasons += [f"{n} is in the evidence directory but is neither a declared check's evidence nor a known "
+                "non-verdict file" for n in undeclared]
     overall = not reasons and bool(declared)
     campaign_id = campaign.data["campaign_id"] if campaign.status == "ok" else evidence_dir.name
     prov = provenance.data if provenance.status == "ok" else None
@@ -183,12 +274,28 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         "detection_power": power,
         "checks": checks,
         "undeclared_files": undeclared,
+        "non_verdict_files": {n: NON_VERDICT[n] for n in sorted(NON_VERDICT) if (evidence_dir / n).exists()},
         "provenance": prov,
         "plays": plays.data if plays is not None and plays.status == "ok" else None,
         # the ship-gate's own view, for its readers: one object per phase artifact, with our verdict
         "phases": [{**entry["shipgate"], "pass": entry["status"] == "pass", "reasons": entry["reasons"]}
                    for entry in checks.values() if "shipgate" in entry],
     }
+
+
+def read_check_errors(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The errors of checks that could not complete, and why the file cannot be read when it cannot: it is an
+    object of check names to errors (the verdict play writes ``{}`` when there is none); empty or garbled, it
+    might be hiding one."""
+    if not path.is_file():
+        return {}, None
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        return {}, f"check-errors.json is not valid JSON: {exc}"
+    if not isinstance(doc, dict):
+        return {}, f"check-errors.json is not an object of check names to errors: {type(doc).__name__}"
+    return doc, None
 
 
 def main_summarize(evidence_dir: Path) -> int:

@@ -15,6 +15,10 @@ description:
     bound the fault window; the last C(heal)/C(restart) anchors the time to converge.
   - O(at) records when the fault really took effect (for example the C(applied_at_ns) that
     M(aimemory.swarm.network_partition) returns), which then anchors timings instead of the time of this append.
+  - O(observed) records the observation that a fault took effect (the C(observed) that
+    M(aimemory.swarm.network_partition), M(aimemory.swarm.node_process) and M(aimemory.swarm.port_probe) return).
+    The checkers require it on every fault (C(stop), C(kill), C(partition), C(pause)); a fault recorded without a
+    positive observation makes its check red, so record a fault after observing it, never before.
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 extends_documentation_fragment:
@@ -47,6 +51,10 @@ options:
   at:
     description: When the event took effect, as unix ns (int), unix seconds (float) or RFC 3339 text.
     type: raw
+  observed:
+    description: What was observed of the event's effect (a dict, for example C({refused, nodes, probes}) for a
+      stop, C({blocked, probes}) for a partition, C({gone, pid}) for a kill).
+    type: dict
 attributes:
   check_mode:
     description: Returns the op it would append without appending it.
@@ -56,11 +64,13 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Record that node-b and node-c were stopped
+- name: Record that node-b and node-c were stopped, as observed (both refuse connections)
   aimemory.swarm.history_event:
     history: /var/lib/aimemory-checks/c1/s2_quorum_not_met.jsonl
     f: stop
     value: [node-b, node-c]
+    at: "{{ down.observed_at_ns }}"
+    observed: "{{ down.observed }}"
 
 - name: Record the heal at the time the rules were removed
   aimemory.swarm.history_event:
@@ -96,6 +106,7 @@ def main() -> None:
             process=dict(type="str", default="nemesis"),
             type=dict(type="str", choices=["invoke", "ok", "fail", "info"], default="info"),
             at=dict(type="raw"),
+            observed=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
@@ -112,6 +123,8 @@ def main() -> None:
         if stamp is None:
             module.fail_json(msg=f"at: {p['at']!r} is not unix ns, unix seconds or RFC 3339 text")
         op["at"] = stamp
+    if p["observed"] is not None:
+        op["observed"] = p["observed"]
     if module.check_mode:
         module.exit_json(changed=True, op=op)
     written = History(p["history"]).append(op)

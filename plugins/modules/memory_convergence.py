@@ -263,7 +263,8 @@ class Poller:
             found.update(res.found())
             sizes += res.page_sizes
             duplicates, foreign = duplicates + res.duplicates, foreign + res.foreign
-        assert res is not None
+        if res is None:
+            raise ValueError("no namespace to read")
         op = {"process": "reader", "f": "read", "node": node, "step": self.p["step"], "request": request,
               "status": res.status, "latency_ms": round(latency, 3), "error_class": res.error_class}
         if not res.ok:

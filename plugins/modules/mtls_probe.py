@@ -8,10 +8,17 @@ DOCUMENTATION = r"""
 module: mtls_probe
 short_description: Try client identities on ai-memory nodes and record whether the TLS layer refused them
 description:
-  - For each node, each identity and each path, opens a new TLS connection presenting that identity's certificate
-    (or none) and sends one request (a POST sends a small memory). Records an C(invoke) op and a completion op with
-    the HTTP status, or, when no HTTP status came, the error class (C(tls_refused) when the handshake failed or the
-    server closed the fresh connection before any status line, as TLS 1.3 reports a refused client certificate).
+  - For each node, each route and each identity, opens a new TLS connection presenting that identity's certificate
+    (or none) and sends one request. Records an C(invoke) op and a completion op with the HTTP status, or, when no
+    HTTP status came, the error class (C(tls_refused) when the handshake failed or the server closed the fresh
+    connection before any status line, as TLS 1.3 reports a refused client certificate).
+  - By default it walks the API's whole route table (O(route_table), kept in the collection's
+    C(plugins/module_utils/_checker/routes.py), read from ai-memory 0.7.0's router, plus MCP over HTTP and unknown
+    paths), with harmless requests (ids no memory has, bodies confined to O(namespace); the create sends a small
+    memory). O(paths) probes an explicit list instead.
+  - After each node's walk, when a create was probed, the allowlisted identity lists O(namespace) on that node
+    (an op C(probe_read) with the titles found); a stranger's create must not be there, even when its connection
+    closed before any HTTP byte (a server may act on a request and close without answering).
   - A stranger (O(identities) with C(expect=refused)) must get no HTTP status at all; the allowlisted control
     (C(expect=allowed)) must be served. The verdict is left to M(aimemory.swarm.history_check) (kind
     C(mtls_allowlist)); a probe never fails because a node refused it.
@@ -45,11 +52,17 @@ options:
     type: list
     elements: dict
     required: true
+  route_table:
+    description:
+      - The route table to walk (every route with every identity). Used unless O(paths) is given.
+    type: str
+    choices: [ai-memory-0.7.0]
   paths:
-    description: Requests to send, each a dict with C(method) and C(path).
+    description:
+      - Requests to send instead of the route table, each a dict with C(method) (GET, POST, PUT or DELETE) and
+        C(path); a POST to C(/api/v1/memories) sends a small memory, other POST and PUT requests an empty object.
     type: list
     elements: dict
-    default: [{method: GET, path: /api/v1/health}, {method: POST, path: /api/v1/memories}]
   api_key:
     description: API key sent by every identity (so an identity the TLS layer wrongly lets in is plainly served).
     type: str
@@ -66,7 +79,8 @@ options:
     type: path
     required: true
   timeout:
-    description: Timeout in seconds of each connection attempt and response read.
+    description: Timeout in seconds of each connection attempt and response read (a stream route of the table
+      gets at most 3 s; its answer is the status line, the stream never ends).
     type: float
     default: 10.0
 attributes:
@@ -99,15 +113,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 results:
-  description: One entry per node, identity and path.
+  description: One entry per node, identity and route.
   returned: always
   type: list
   elements: dict
   sample:
-    - {node: node-a, identity: no_cert, expect: refused, method: GET, path: /api/v1/health, status: null,
-       error_class: tls_refused, latency_ms: 2.1}
-    - {node: node-a, identity: control, expect: allowed, method: GET, path: /api/v1/health, status: 200,
-       error_class: null, latency_ms: 3.4}
+    - {node: node-a, identity: no_cert, expect: refused, method: GET, route: /api/v1/sync/since,
+       path: "/api/v1/sync/since?limit=1", status: null, error_class: tls_refused, latency_ms: 2.1}
+    - {node: node-a, identity: control, expect: allowed, method: GET, route: /api/v1/health,
+       path: /api/v1/health, status: 200, error_class: null, latency_ms: 3.4}
 refused:
   description: Probes of C(expect=refused) identities that were refused at the TLS layer.
   returned: always
@@ -119,16 +133,38 @@ accepted:
   type: list
   elements: dict
   sample: []
+route_table:
+  description: The route table walked, or null when O(paths) was given.
+  returned: always
+  type: str
+  sample: ai-memory-0.7.0
 """
 
+import json
 import uuid
+from typing import Any
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import (
+    ROUTE_TABLE,
+    STREAM_TIMEOUT_S,
+    requests,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import HAS_HTTPX, HTTPX_IMPORT_ERROR, Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
 
-DEFAULT_PATHS = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+METHODS = ("GET", "POST", "PUT", "DELETE")
+MAX_BODY = 2048
+
+
+def explicit(req: dict[str, Any]) -> dict[str, Any]:
+    """An O(paths) entry as a request: a create sends a memory, other POST/PUT requests an empty object."""
+    method, path = str(req["method"]).upper(), str(req["path"])
+    memory = method == "POST" and path.split("?", 1)[0] == "/api/v1/memories"
+    return {"method": method, "route": path, "path": path, "memory": memory, "stream": False,
+            "body": {} if method in ("POST", "PUT") and not memory else None}
 
 
 def probe_type(status: int | None, error_class: str | None, refused_before_request: bool) -> str:
@@ -140,6 +176,30 @@ def probe_type(status: int | None, error_class: str | None, refused_before_reque
     return "info"
 
 
+def read_back(history: History, p: dict[str, Any], node: dict[str, Any], control: dict[str, Any]) -> None:
+    """After a node's walk, the control lists the probe's namespace on it: a stranger's create must not be there
+    (a server that acted on a request and closed without answering looks refused from the client), the control's
+    must (the read sees what was created)."""
+    path = f"/api/v1/memories?namespace={quote(p['namespace'], safe='')}&limit=1000"
+    base = {"process": "prober", "f": "probe_read", "node": str(node["name"]),
+            "value": {"identity": control["name"], "namespace": p["namespace"]}}
+    history.append({**base, "type": "invoke", "request": {"method": "GET", "path": path}})
+    try:
+        client = Endpoint(str(node["url"]), api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
+                          client_cert=control.get("cert"), client_key=control.get("key"), timeout=p["timeout"])
+    except (ValueError, OSError) as exc:
+        history.append({**base, "type": "fail", "status": None, "error_class": "error", "detail": str(exc)})
+        return
+    resp = client.request("GET", path)
+    client.close()
+    body = resp.body if isinstance(resp.body, dict) else {}
+    rows = body.get("memories") if isinstance(body.get("memories"), list) else None
+    titles = sorted(str(m.get("title")) for m in rows or [] if isinstance(m, dict))
+    record = {k: v for k, v in response_record(resp).items() if k != "response"}
+    kind = "ok" if resp.status == 200 and rows is not None else ("fail" if resp.refused_before_request else "info")
+    history.append({**base, "type": kind, "value": {**base["value"], "titles": titles}, **record})
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -148,14 +208,15 @@ def main() -> None:
             node=dict(type="str"),
             ca_cert=dict(type="path", required=True),
             identities=dict(type="list", elements="dict", required=True),
-            paths=dict(type="list", elements="dict", default=DEFAULT_PATHS),
+            route_table=dict(type="str", choices=[ROUTE_TABLE]),
+            paths=dict(type="list", elements="dict"),
             api_key=dict(type="str", no_log=True),
             agent_id=dict(type="str", default="ai:swarm-certifier"),
             namespace=dict(type="str", default="mtls-probe"),
             history=dict(type="path", required=True),
             timeout=dict(type="float", default=10.0),
         ),
-        mutually_exclusive=[("nodes", "url")],
+        mutually_exclusive=[("nodes", "url"), ("route_table", "paths")],
         required_one_of=[("nodes", "url")],
         supports_check_mode=True,
     )
@@ -170,40 +231,56 @@ def main() -> None:
             module.fail_json(msg=f"identities: {ident.get('name')!r} needs a name and expect: refused or allowed")
         if bool(ident.get("cert")) != bool(ident.get("key")):
             module.fail_json(msg=f"identities: {ident['name']} needs both cert and key, or neither")
-    for req in p["paths"]:
-        if not str(req.get("path", "")).startswith("/") or str(req.get("method", "")).upper() not in ("GET", "POST"):
-            module.fail_json(msg=f"paths: {req!r} needs method GET or POST and an absolute path")
+    if p["paths"] is not None:
+        for req in p["paths"]:
+            if not str(req.get("path", "")).startswith("/") or str(req.get("method", "")).upper() not in METHODS:
+                module.fail_json(msg=f"paths: {req!r} needs a method of {list(METHODS)} and an absolute path")
+        table = None
+        walk = [explicit(req) for req in p["paths"]]
+    else:
+        table = p["route_table"] or ROUTE_TABLE
+        walk = requests(p["namespace"], table)
 
-    plan = [(n, ident, req) for n in nodes for ident in p["identities"] for req in p["paths"]]
+    plan = [(n, route, ident) for n in nodes for route in walk for ident in p["identities"]]
     if module.check_mode:
-        module.exit_json(changed=False, refused=0, accepted=[],
+        module.exit_json(changed=False, refused=0, accepted=[], route_table=table,
                          results=[{"node": n["name"], "identity": i["name"], "expect": i["expect"],
-                                   "method": r["method"].upper(), "path": r["path"], "status": None,
-                                   "error_class": None, "latency_ms": None} for n, i, r in plan])
+                                   "method": r["method"], "route": r["route"], "path": r["path"], "status": None,
+                                   "error_class": None, "latency_ms": None} for n, r, i in plan])
     history = History(p["history"])
     results, accepted, refused = [], [], 0
-    for node, ident, req in plan:
-        method = str(req["method"]).upper()
+    control = next((i for i in p["identities"] if i["expect"] == "allowed"), None)
+    creates = any(r.get("memory") for r in walk)
+    for number, (node, route, ident) in enumerate(plan):
+        method = route["method"]
+        timeout = min(p["timeout"], STREAM_TIMEOUT_S) if route.get("stream") else p["timeout"]
         try:
             client = Endpoint(str(node["url"]), api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
-                              client_cert=ident.get("cert"), client_key=ident.get("key"), timeout=p["timeout"])
+                              client_cert=ident.get("cert"), client_key=ident.get("key"), timeout=timeout)
         except (ValueError, OSError) as exc:
             module.fail_json(msg=f"identity {ident['name']}: cannot load its files: {exc}", results=results)
-        body = None
-        request = {"method": method, "path": req["path"], "identity": ident["name"], "cert": ident.get("cert")}
-        if method == "POST":
+        body = route["body"]
+        request = {"method": method, "path": route["path"], "identity": ident["name"], "cert": ident.get("cert")}
+        if route.get("memory"):
             title = f"probe-{ident['name']}-{node['name']}-{uuid.uuid4().hex[:8]}"
             body = {"title": title, "content": f"mTLS probe by {ident['name']}", "namespace": p["namespace"],
                     "scope": "collective"}
             request.update({"title": title, "namespace": p["namespace"]})
-        value = {"identity": ident["name"], "expect": ident["expect"], "method": method, "path": req["path"]}
+        value = {"identity": ident["name"], "expect": ident["expect"], "method": method, "path": route["path"],
+                 "route": route["route"]}
+        if route.get("group"):
+            value["group"] = route["group"]
         base = {"process": "prober", "f": "probe", "node": str(node["name"]), "value": value}
         history.append({**base, "type": "invoke", "request": request})
-        resp = client.request(method, req["path"], body)
+        resp = client.request(method, route["path"], body)
         client.close()
+        record = response_record(resp)
+        size = len(json.dumps(record["response"], default=str))
+        if size > MAX_BODY:  # an answer is judged by its status: keep the evidence small (metrics, exports)
+            record["response"] = {"omitted_bytes": size}
         history.append({**base, "type": probe_type(resp.status, resp.error_class, resp.refused_before_request),
-                        **response_record(resp)})
-        row = {"node": str(node["name"]), **{k: value[k] for k in ("identity", "expect", "method", "path")},
+                        **record})
+        row = {"node": str(node["name"]), **{k: value[k] for k in ("identity", "expect", "method", "route", "path")},
                "status": resp.status, "error_class": resp.error_class, "latency_ms": resp.latency_ms}
         results.append(row)
         if ident["expect"] == "refused":
@@ -211,7 +288,10 @@ def main() -> None:
                 refused += 1
             elif resp.status is not None:
                 accepted.append(row)
-    module.exit_json(changed=True, results=results, refused=refused, accepted=accepted)
+        last_of_node = number + 1 == len(plan) or plan[number + 1][0] is not node
+        if last_of_node and control is not None and creates:
+            read_back(history, p, node, control)
+    module.exit_json(changed=True, results=results, refused=refused, accepted=accepted, route_table=table)
 
 
 if __name__ == "__main__":

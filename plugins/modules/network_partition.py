@@ -13,6 +13,10 @@ description:
     Re-applying the same addresses changes nothing; other addresses replace the table in one transaction.
   - O(state=absent) deletes the table (and any pending self-heal timer). Healing is idempotent and always safe,
     so it belongs in an C(always) section too.
+  - With O(state=present) it also observes that the cut took effect (O(observe_port)); before installing the
+    rules a TCP connection from this host to each isolated address must get an answer (it connects, or a reset
+    comes back), and after them none. RV(observed) records it, for M(aimemory.swarm.history_event) option
+    C(observed); a partition whose effect was not observed makes the check that relies on it red.
   - Runtime state only; nothing is persisted, a reboot heals as well.
   - Returns what it did (the rules, the addresses before and after) and when (RV(applied_at_ns)), so the heal
     time can anchor the time to converge (M(aimemory.swarm.history_event) option C(at)).
@@ -40,6 +44,16 @@ options:
         itself (a safety net should the controller never come back). C(0) arms no timer.
     type: int
     default: 0
+  observe_port:
+    description:
+      - With O(state=present), the TCP port probed on each isolated single address (not networks) before and
+        after the rules, to observe the cut (ai-memory listens on 9077). C(0) observes nothing.
+    type: int
+    default: 9077
+  observe_timeout:
+    description: Seconds each probe waits for an answer (the addresses are probed at once).
+    type: float
+    default: 2.0
 attributes:
   check_mode:
     description: Reports whether the rules would change, and the rules, without applying them.
@@ -55,6 +69,15 @@ EXAMPLES = r"""
     heal_after: 600
   delegate_to: node-c
   register: cut
+
+- name: Record the partition with its observation
+  aimemory.swarm.history_event:
+    history: /var/lib/aimemory-checks/c1/s4_partition_convergence.jsonl
+    f: partition
+    node: node-c
+    value: {nodes: [node-c], from: [node-a, node-b]}
+    at: "{{ cut.applied_at_ns }}"
+    observed: "{{ cut.observed }}"
 
 - name: Heal the partition
   aimemory.swarm.network_partition:
@@ -110,6 +133,17 @@ time:
   returned: always
   type: float
   sample: 1795368633.278228
+observed:
+  description:
+    - With O(state=present) and O(observe_port), whether the cut took effect. C(blocked) is true only when every
+      isolated address answered before the rules (unless a cut was already in place) and none answered after;
+      C(probes) holds each address's outcome (C(connected), C(refused), C(blocked), C(error)) and C(baseline).
+      Null when nothing was observed (check mode, O(observe_port=0), a heal).
+  returned: always
+  type: dict
+  sample: {"blocked": true, "probe": {"to": "10.250.0.10:9077", "outcome": "blocked", "baseline": "connected",
+           "elapsed_ms": 2001.3, "detail": "no answer within 2 s"}, "probes": [], "note": null,
+           "method": "tcp connect from the isolated host to port 9077 of each address, 2 s, before and after the rules"}
 heal_timer:
   description: The self-heal timer armed (C({unit, after_s})), or null.
   returned: always
@@ -128,6 +162,8 @@ def main() -> None:
             state=dict(type="str", choices=["present", "absent"], default="present"),
             isolate_from=dict(type="list", elements="str", default=[]),
             heal_after=dict(type="int", default=0),
+            observe_port=dict(type="int", default=9077),
+            observe_timeout=dict(type="float", default=2.0),
         ),
         required_if=[("state", "present", ["isolate_from"])],
         supports_check_mode=True,
@@ -135,6 +171,8 @@ def main() -> None:
     p = module.params
     if p["heal_after"] < 0:
         module.fail_json(msg="heal_after must be >= 0")
+    if not 0 <= p["observe_port"] <= 65535 or p["observe_timeout"] <= 0:
+        module.fail_json(msg="observe_port must be 0..65535 and observe_timeout > 0")
 
     run = runner(60)  # nft, systemctl, systemd-run: each bounded
 
@@ -144,7 +182,8 @@ def main() -> None:
         if p["state"] == "absent":
             result = partition.heal(module.check_mode)
         else:
-            result = partition.inject(p["isolate_from"], module.check_mode, p["heal_after"])
+            result = partition.inject(p["isolate_from"], module.check_mode, p["heal_after"], p["observe_port"],
+                                      p["observe_timeout"])
     except PartitionError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(time=result["applied_at_ns"] / 1e9, **result)

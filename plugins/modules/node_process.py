@@ -60,12 +60,13 @@ EXAMPLES = r"""
   delegate_to: node-b
   register: paused
 
-- name: Record the pause in the check's history, at the time it took effect
+- name: Record the pause in the check's history, at the time it took effect, with what was observed
   aimemory.swarm.history_event:
     history: /var/lib/aimemory-checks/c1/phase4.jsonl
     f: pause
     value: [node-b]
     at: "{{ paused.applied_at_ns }}"
+    observed: "{{ paused.observed }}"
 """
 
 RETURN = r"""
@@ -94,6 +95,14 @@ frozen_at_ns:
   returned: always
   type: int
   sample: 1795368632978227800
+observed:
+  description:
+    - What was seen of the fault, for M(aimemory.swarm.history_event) option C(observed) (null in check mode).
+      C(gone) (a kill; the old main PID no longer exists, or is a zombie), C(paused) (state C(T)) or C(running)
+      (a resume), with the PID and its state.
+  returned: always
+  type: dict
+  sample: {"gone": true, "pid": 4242, "state": null, "method": "/proc/4242/stat after SIGKILL"}
 """
 
 from ansible.module_utils.basic import AnsibleModule

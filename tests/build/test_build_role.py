@@ -58,8 +58,8 @@ def crate_vars(registry: Registry, version: str) -> dict[str, Any]:
             "ai_memory_build_crate_download_url": registry.url + "/dl/{name}/{name}-{version}.crate"}
 
 
-def test_a_release_is_built_once_from_the_registry_and_then_taken_from_the_cache(tmp_path: Path,
-                                                                               registry: Registry) -> None:
+def test_a_release_is_built_once_from_the_registry_and_then_taken_from_the_cache(
+        tmp_path: Path, registry: Registry) -> None:
     cksum = registry.add("ai-memory", "9.9.1", rust_version="1.80")
     rc, out, info = play(tmp_path, crate_vars(registry, "9.9.1"))
     assert rc == 0, out[-3000:]

@@ -107,13 +107,13 @@ def http_scenario(b: Binary) -> dict[str, Any]:
 
     step("health", "GET", "/api/v1/health")
     step("capabilities", "GET", "/api/v1/capabilities")
-    a = step("create", "POST", "/api/v1/memories", {"title": "t1", "content": "alpha beta", "namespace": ns,
-                                                      "scope": "collective", "tags": ["x"], "metadata": {"k": 1},
-                                                      "priority": 7})
-    b2 = step("create_plain", "POST", "/api/v1/memories", {"title": "t2", "content": "gamma", "namespace": ns,
-                                                             "scope": "collective"})
-    step("create_conflict", "POST", "/api/v1/memories", {"title": "t1", "content": "again", "namespace": ns,
-                                                          "scope": "collective"})
+    a = step("create", "POST", "/api/v1/memories", {
+        "title": "t1", "content": "alpha beta", "namespace": ns, "scope": "collective", "tags": ["x"],
+        "metadata": {"k": 1}, "priority": 7})
+    b2 = step("create_plain", "POST", "/api/v1/memories",
+              {"title": "t2", "content": "gamma", "namespace": ns, "scope": "collective"})
+    step("create_conflict", "POST", "/api/v1/memories",
+         {"title": "t1", "content": "again", "namespace": ns, "scope": "collective"})
     step("create_missing_title", "POST", "/api/v1/memories", {"content": "no title"})
     ida, idb = (a or {}).get("id", "x"), (b2 or {}).get("id", "y")
     step("get", "GET", f"/api/v1/memories/{ida}")
@@ -207,10 +207,10 @@ def postgres_scenario(pg: Any) -> Callable[[Binary], dict[str, Any]]:
 
         caps = step("capabilities", "GET", "/api/v1/capabilities")
         out["capabilities_values"] = {k: (caps or {}).get(k) for k in ("storage_backend", "db_schema_version")}
-        a = step("create", "POST", "/api/v1/memories", {"title": "p1", "content": "pg one", "namespace": "pgd",
-                                                         "tier": "mid", "scope": "collective"})
-        b2 = step("create_plain", "POST", "/api/v1/memories", {"title": "p2", "content": "pg two",
-                                                                "namespace": "pgd"})
+        a = step("create", "POST", "/api/v1/memories",
+                 {"title": "p1", "content": "pg one", "namespace": "pgd", "tier": "mid", "scope": "collective"})
+        b2 = step("create_plain", "POST", "/api/v1/memories",
+                  {"title": "p2", "content": "pg two", "namespace": "pgd"})
         step("create_missing_title", "POST", "/api/v1/memories", {"content": "no title"})
         ida, idb = (a or {}).get("id", "x"), (b2 or {}).get("id", "y")
         step("get", "GET", f"/api/v1/memories/{ida}")

@@ -105,7 +105,8 @@ def parse_rustc_vv(name: str, text: str) -> Toolchain:
 
 
 def _rank(t: Toolchain) -> tuple[int, tuple[int, int, int], str]:
-    assert t.release is not None
+    if t.release is None:  # choose() ranks only toolchains whose release was read
+        raise ValueError(f"toolchain {t.name} has no release to rank")
     return (0 if t.release.pre else 1, t.release.triple, t.name)
 
 

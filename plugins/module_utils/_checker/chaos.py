@@ -9,7 +9,9 @@ passes when every declared cycle ran and passed. ``convergence_bound`` (the ship
 ``sum over cycles of min over nodes (acknowledged writes present) / sum of acknowledged writes``: never above 1 by
 construction, and red when nothing was acknowledged.
 
-Classes and what proves the fault:
+Classes and what proves the fault (a kill, partition or pause op must also carry the observation that it took
+effect, ``observed``: the old PID gone, a connection across the cut blocked, the process stopped; else the class
+did not run):
 
 - ``kill_primary_mid_write``: a ``kill`` of the primary while writes are in flight (a write invoked before the kill
   took effect and cut by it), then a ``restart``; reconciliation is judged after the restart.
@@ -38,6 +40,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import
     event_nodes,
     figure,
     nemesis_ops,
+    observation_problem,
     op_time,
     time_ns,
 )
@@ -79,6 +82,10 @@ def _fault_problems(klass: str, window: list[dict[str, Any]], writes: list[Any],
     facts: dict[str, Any] = {"fault": start_f, "heal": heal_f}
     if start is None:
         return [f"no {start_f!r} nemesis op: the fault was never injected"], False, facts
+    facts["observed"] = start.get("observed")
+    unobserved = observation_problem(start)  # kill, partition, pause: the effect seen (a skew is measured below)
+    if unobserved:
+        return [unobserved], False, facts
     if heal is None or int(heal.get("index", -1)) < int(start.get("index", -1)):
         reasons.append(f"no {heal_f!r} nemesis op after the {start_f}: the fault was never healed")
     hit = event_nodes(start) or ([target] if target else [])

@@ -25,7 +25,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     select_writes,
     set_figures,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure, live_nodes
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import as_bool, figure, live_nodes
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.quorum import ack_problem, quorum_shortfall
 
 BURST, BURST_READS, PROBE1, PROBE2 = "burst", "burst_converge", "probe1", "probe2"
@@ -96,12 +96,17 @@ def burst(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
 
 def federation(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
     """Phase 2. params: ``w``, ``n``, ``nodes``, ``leader`` (of the probes), ``agents``, ``writes_per_agent``,
-    ``namespace``; optional ``deadline_ms`` (bound on the burst's p99 time to converge)."""
+    ``namespace``; optional ``deadline_ms`` (bound on the burst's p99 time to converge), ``observed_faults``
+    (the probes' stops must carry an observation that they took effect; default false for histories
+    recorded before phase 2 observed its stops, the campaign pins it true)."""
     nodes = [str(n) for n in params["nodes"]]
     if len(nodes) != int(params["n"]):
         raise ValueError(f"need n nodes: n={params['n']} nodes={nodes}")
     b = burst(ops, params)
-    probe_params = {**params, "shortfall_step": PROBE2, "one_down_step": PROBE1, "check_all_up": False}
+    # the probes' stops must carry their observation (phase2.yml records one and the declaration pins
+    # observed_faults: true); evidence of older campaigns, recorded without it, is judged as it was
+    probe_params = {**params, "shortfall_step": PROBE2, "one_down_step": PROBE1, "check_all_up": False,
+                    "observed_faults": as_bool(params.get("observed_faults"), False)}
     probe_params.pop("deadline_ms", None)
     probes = quorum_shortfall(ops, probe_params)
     reasons = [f"burst: {r}" for r in b.pop("reasons")] + [f"probes: {r}" for r in probes["reasons"]]

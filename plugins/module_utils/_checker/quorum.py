@@ -36,6 +36,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import
     header,
     live_nodes,
     nemesis_ops,
+    observed_nemesis_ops,
     outcome_text,
     pair_mutations,
 )
@@ -219,6 +220,8 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
     restarts = nemesis_ops(ops, *UP_EVENTS)
     if not stops:
         reasons.append("the history holds no stop/kill nemesis op: no peer was ever stopped")
+    elif as_bool(params.get("observed_faults"), True):
+        reasons += observed_nemesis_ops(ops, "stop", "kill")[1]
     if not shortfall:
         reasons.append("no write was attempted with the quorum unreachable")
     if one_down_applies and not one_down:

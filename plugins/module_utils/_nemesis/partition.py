@@ -7,6 +7,10 @@ reboot) removes it. ``inject`` replaces the table atomically (one ``nft -f`` tra
 same peers again change nothing. ``heal`` deletes the table; healing a healed host changes nothing and never
 fails. An optional transient systemd timer heals by itself after N seconds, in case the controller never comes
 back to heal (the safety net of community.general ``iptables_state``).
+
+``inject`` also observes the cut (``observe_port``): before the rules, a TCP connection to each isolated address
+must get an answer (connected, or refused: a packet came back); after them, none (blocked). ``observed.blocked``
+is true only then: a partition that did not take effect is recorded as such, never assumed.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import rfc3339
+from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis.observe import each, tcp_outcome
 
 TABLE = "aimem_partition"
 FAMILY = "inet"
 HEAL_UNIT = "aimem-partition-heal"
 Runner = Callable[[list[str], "str | None"], "tuple[int, str, str]"]
+Prober = Callable[[str, int, float], "dict[str, Any]"]
+REACHABLE = ("connected", "refused")
 
 
 class PartitionError(Exception):
@@ -104,8 +111,12 @@ class Partition:
     """The partition on this host, through a command runner ``run(argv, stdin) -> (rc, out, err)``."""
 
     def __init__(self, run: Runner, nft: str = "nft", systemctl: str | None = None,
-                 systemd_run: str | None = None) -> None:
+                 systemd_run: str | None = None, prober: Prober | None = None) -> None:
         self.run, self.nft, self.systemctl, self.systemd_run = run, nft, systemctl, systemd_run
+        self.prober = prober or tcp_outcome
+
+    def _probe(self, hosts: list[str], port: int, timeout: float) -> list[dict[str, Any]]:
+        return each([{"host": h} for h in hosts], lambda t: self.prober(t["host"], port, timeout))
 
     def current(self) -> dict[str, Any] | None:
         """The table's peers and counters, None if there is no table; ``{"peers": None}`` if unreadable."""
@@ -122,7 +133,8 @@ class Partition:
             self.run([self.systemctl, "stop", f"{HEAL_UNIT}.timer", f"{HEAL_UNIT}.service"], None)
             self.run([self.systemctl, "reset-failed", f"{HEAL_UNIT}.timer", f"{HEAL_UNIT}.service"], None)
 
-    def inject(self, addresses: list[str], check_mode: bool = False, heal_after: int = 0) -> dict[str, Any]:
+    def inject(self, addresses: list[str], check_mode: bool = False, heal_after: int = 0, observe_port: int = 0,
+               observe_timeout: float = 2.0) -> dict[str, Any]:
         script = ruleset(addresses)
         v4, v6 = normalize(addresses)
         wanted = v4 + v6
@@ -130,12 +142,20 @@ class Partition:
         changed = before is None or before.get("peers") != wanted
         result: dict[str, Any] = {"changed": changed, "state": "present", "table": f"{FAMILY} {TABLE}",
                                   "isolate_from": wanted, "rules": script,
-                                  "before": None if before is None else before.get("peers"), "heal_timer": None}
+                                  "before": None if before is None else before.get("peers"), "heal_timer": None,
+                                  "observed": None}
+        hosts = [a for a in wanted if "/" not in a]
+        observing = observe_port > 0 and not check_mode
+        # with no table yet, the path to each address is open: it must answer now, and not once cut
+        baseline = self._probe(hosts, observe_port, observe_timeout) if observing and before is None else None
         if changed and not check_mode:
             rc, _out, err = self.run([self.nft, "-f", "-"], script)
             if rc != 0:
                 raise PartitionError(f"nft refused the partition rules: {err.strip()}")
         stamp = time.time_ns()
+        if observing:
+            result["observed"] = observation(hosts, baseline, self._probe(hosts, observe_port, observe_timeout),
+                                             observe_port, observe_timeout)
         if heal_after and not check_mode:
             if not (self.systemd_run and self.systemctl):
                 raise PartitionError("heal_after needs systemd-run and systemctl on the host")
@@ -162,4 +182,22 @@ class Partition:
         return {"changed": changed, "state": "absent", "table": f"{FAMILY} {TABLE}", "rules": None,
                 "isolate_from": [], "before": None if before is None else before.get("peers"),
                 "dropped_packets": None if before is None else before.get("dropped_packets"),
-                "applied_at": rfc3339(stamp), "applied_at_ns": stamp, "heal_timer": None}
+                "applied_at": rfc3339(stamp), "applied_at_ns": stamp, "heal_timer": None, "observed": None}
+
+
+def observation(hosts: list[str], baseline: list[dict[str, Any]] | None, after: list[dict[str, Any]], port: int,
+                timeout: float) -> dict[str, Any]:
+    """``{blocked, probe, probes, method}``: blocked only when every isolated address was probed, answered before
+    the cut (when there was no cut yet) and gave no answer after it."""
+    probes = [{**after[i], "baseline": baseline[i]["outcome"] if baseline is not None else None}
+              for i in range(len(hosts))]
+    answered_before = baseline is None or all(p["baseline"] in REACHABLE for p in probes)
+    blocked = bool(hosts) and answered_before and all(p["outcome"] == "blocked" for p in probes)
+    note = None
+    if not hosts:
+        note = "no single address to probe (networks only)"
+    elif not answered_before:
+        note = "an address did not answer before the cut: the probe proves nothing"
+    when = "before and after the rules" if baseline is not None else "after the rules (a cut was already in place)"
+    return {"blocked": blocked, "probe": probes[0] if probes else None, "probes": probes, "note": note,
+            "method": f"tcp connect from the isolated host to port {port} of each address, {timeout:g} s, {when}"}

@@ -3,7 +3,9 @@
 
 Each fault is verified, not assumed (ship-gate defect 13: faults that were no-ops): a kill waits until the old
 main process is gone; a pause waits until the kernel reports the process stopped (``T`` in ``/proc/<pid>/stat``);
-a resume until it is running again. Every wait has a deadline. ``applied_at_ns`` is when the fault was verified.
+a resume until it is running again. Every wait has a deadline. ``applied_at_ns`` is when the fault was verified,
+and ``observed`` what was seen (``{gone: true}`` for a kill: the old main PID no longer exists or is a zombie;
+``{paused: true}``, ``{running: true}``), for the history's nemesis op.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 Runner = Callable[[list[str]], "tuple[int, str, str]"]
 ACTIONS = ("kill", "pause", "resume")
+EFFECTS = {"kill": "gone", "pause": "paused", "resume": "running"}
 SIGNALS = {"kill": "SIGKILL", "pause": "SIGSTOP", "resume": "SIGCONT"}
 
 
@@ -70,7 +73,7 @@ class ProcessNemesis:
         before = proc_state(pid, self.proc)
         if check_mode:
             return {"pid": pid, "state_before": before, "state_after": before, "applied_at_ns": time.time_ns(),
-                    "frozen_at_ns": None}
+                    "frozen_at_ns": None, "observed": None}
         frozen_at = None
         if freeze_s > 0:
             self._signal(unit, "pause")
@@ -88,5 +91,9 @@ class ProcessNemesis:
         else:
             self._wait(lambda: proc_state(pid, self.proc) not in ("T", "t"), deadline_s,
                        f"{unit}'s main process {pid} running again after SIGCONT")
-        return {"pid": pid, "state_before": before, "state_after": proc_state(pid, self.proc),
-                "applied_at_ns": time.time_ns(), "frozen_at_ns": frozen_at}
+        after = proc_state(pid, self.proc)
+        seen = {"kill": after in (None, "Z", "X"), "pause": after in ("T", "t"), "resume": after not in ("T", "t")}
+        observed = {EFFECTS[action]: seen[action], "pid": pid, "state": after,
+                    "method": f"{self.proc}/{pid}/stat after {SIGNALS[action]}"}
+        return {"pid": pid, "state_before": before, "state_after": after, "applied_at_ns": time.time_ns(),
+                "frozen_at_ns": frozen_at, "observed": observed}

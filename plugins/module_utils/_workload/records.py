@@ -102,7 +102,7 @@ class Varied:
         if rng.random() < 0.6:
             meta["w_note"] = rng.choice(["plain", "unicode: é ß 漢", "quote \" and \\ slash", ""])
         if rng.random() < 0.4:
-            meta["w_nested"] = {"depth": rng.randint(1, 3), "list": [rng.randint(0, 9) for _ in range(3)]}
+            meta["w_nested"] = {"depth": rng.randint(1, 3), "list": [rng.randint(0, 9) for _i in range(3)]}
         body = {"title": f"{prefix}-{n:05d}", "content": f"{prefix} write {n} seed {self.seed} r{rng.random():.6f}",
                 "namespace": namespace, "tier": rng.choice(self.tiers), "tags": tags,
                 "priority": rng.randint(1, 10), "source": "api", "scope": rng.choice(self.scopes), "metadata": meta}

@@ -184,9 +184,8 @@ class WriteWorkload:
                 body = resp.body if isinstance(resp.body, dict) else {}
                 whole = resp.status == 200 and body.get("created") == len(items) and not body.get("errors")
                 record = response_record(resp)
-                self.history.append(*[{k: v for k, v in op.items() if k != "request"} | {"type": "ok" if whole
-                                                                                          else "info", **record}
-                                      for op in ops])
+                outcome = {"type": "ok" if whole else "info", **record}
+                self.history.append(*[{k: v for k, v in op.items() if k != "request"} | outcome for op in ops])
                 with self._lock:
                     self.attempted += len(items)
                     self.counts["ok" if whole else "info"] += len(items)

@@ -16,6 +16,9 @@ from verify.evidence import write_json_atomic
 from verify.summary import summarize
 
 CHECKS = ["s1_quorum_write", "s1_again"]
+# what the campaign pins for each (checks.yml's first play): the checker kind and w, n, the node list
+DECLARED = {name: {"kind": "quorum_write", "params": {"w": 2, "n": 3, "nodes": ["node-a", "node-b", "node-c"]}}
+            for name in CHECKS}
 
 
 SIZED = {"replicated_observations": {"node-a": 3000, "node-b": 3000, "node-c": 3000}}
@@ -32,12 +35,16 @@ def evidence(name: str, builder_ops: list[dict[str, Any]], details: dict[str, An
 @pytest.fixture
 def green(tmp_path: Path) -> Path:
     d = tmp_path / "evidence" / "c1"
-    assert cli.main(["init", "--evidence-dir", str(d), "--campaign-id", "c1", "--declare", ",".join(CHECKS)]) == 0
+    assert cli.main(["init", "--evidence-dir", str(d), "--campaign-id", "c1", "--declare-json",
+                     json.dumps(DECLARED)]) == 0
+    hosts = [{"name": f"node-{x}", "groups": ["peers"], "public_ip": f"198.18.0.1{i}", "private_ip": f"10.250.0.1{i}"}
+             for i, x in enumerate("abc")]
     facts = {"campaign_id": "c1", "provider": "local",
              "binary": {"kind": "stand-in", "version_output": "ai-memory 0.7.0 (stand-in)", "sha256": "a" * 64,
                         "faults": []},
-             "topology": {"n": 3, "w": 2, "hosts": [{"name": "node-a", "groups": ["peers"], "public_ip": "198.18.0.10",
-                                                     "private_ip": "10.250.0.10"}]}}
+             "topology": {"n": 3, "w": 2, "hosts": [*hosts, {"name": "client-1", "groups": ["client"],
+                                                             "public_ip": "198.18.0.20",
+                                                             "private_ip": "10.250.0.20"}]}}
     (tmp_path / "facts.json").write_text(json.dumps(facts))
     assert cli.main(["provenance", "--evidence-dir", str(d), "--facts", str(tmp_path / "facts.json")]) == 0
     for name in CHECKS:
@@ -131,7 +138,9 @@ def test_shipgate_phases_come_from_the_history_and_lying_keys_are_red(tmp_path: 
     from tests.unit.plugins.module_utils.test_phases import P2, p2_history
 
     d = tmp_path / "evidence" / "c2"
-    assert cli.main(["init", "--evidence-dir", str(d), "--campaign-id", "c2", "--declare", "phase2"]) == 0
+    pinned = {"phase2": {"kind": "federation", "params": {"w": 2, "n": 3, "nodes": P2["nodes"]}}}
+    assert cli.main(["init", "--evidence-dir", str(d), "--campaign-id", "c2", "--declare-json",
+                     json.dumps(pinned)]) == 0
     ops = p2_history().ops
     result = check("federation", ops, P2)
     doc = {"check": "phase2", "kind": "federation", "params": P2, "pass": True, "reasons": [],
@@ -181,3 +190,144 @@ def test_a_campaign_too_small_to_catch_a_one_in_a_thousand_loss_is_red(green: Pa
     doc = summarize(green)
     assert doc["overall_pass"] is False and doc["detection_power"]["power"] < 0.95
     assert any(r.startswith("detection power 0.63") for r in doc["reasons"]), doc["reasons"]
+
+
+# ---------------------------------------------------------------- the controller pins what it recomputes
+
+
+def rewrite(green: Path, name: str, change: Any) -> None:
+    doc = json.loads((green / name).read_text())
+    change(doc)
+    write_json_atomic(green / name, doc)
+
+
+def test_the_declaration_is_recorded_and_the_pins_are_used(green: Path) -> None:
+    campaign = json.loads((green / "campaign.json").read_text())
+    assert campaign["declared_checks"] == CHECKS and campaign["checks"] == DECLARED
+    entry = summarize(green)["checks"]["s1_quorum_write"]
+    assert entry["status"] == "pass" and entry["pinned"] == DECLARED["s1_quorum_write"]
+
+
+def test_evidence_that_rewrites_w_to_1_is_red(green: Path) -> None:
+    """W rewritten to 1 (with a history whose acks are 1: valid for W=1) stayed green when the evidence judged
+    itself; the pinned W=2 makes the file red, and the recomputation at W=2 names why."""
+    ops = s1_history(acks=1).ops
+    doc = evidence("s1_quorum_write", ops)
+    params = {**S1, "w": 1}
+    result = check("quorum_write", ops, params)
+    assert result["valid"]  # as the forged file says
+    write_json_atomic(green / "s1_quorum_write.json", {**doc, "params": params, "pass": True, "reasons": [],
+                                                        "figures": result["figures"]})
+    summary = summarize(green)
+    entry = summary["checks"]["s1_quorum_write"]
+    assert not summary["overall_pass"] and entry["status"] == "pin_mismatch"
+    assert "s1_quorum_write.json claims w=1; the campaign declared w=2 (recomputed as declared)" in entry["reasons"]
+    assert any("recomputed verdict disagrees" in r and "quorum_acks 1 < W=2" in r for r in entry["reasons"])
+    # the same number as text is the same number (templated params)
+    rewrite(green, "s1_again.json", lambda d: d["params"].update({"w": "2", "n": "3"}))
+    assert summarize(green)["checks"]["s1_again"]["status"] == "pass"
+
+
+def test_evidence_that_changes_its_kind_is_red(green: Path) -> None:
+    rewrite(green, "s1_again.json", lambda d: d.update({"kind": "convergence"}))
+    assert check("convergence", json.loads((green / "s1_again.json").read_text())["history"], S1)["valid"]
+    entry = summarize(green)["checks"]["s1_again"]
+    assert entry["status"] == "pin_mismatch"
+    assert ("s1_again.json claims checker kind 'convergence'; the campaign declared 'quorum_write' "
+            "(recomputed as declared)") in entry["reasons"]
+
+
+def test_evidence_that_drops_a_node_or_a_pinned_parameter_is_red(green: Path) -> None:
+    rewrite(green, "s1_again.json", lambda d: d["params"].update({"nodes": ["node-a", "node-b"], "n": 2}))
+    reasons = summarize(green)["checks"]["s1_again"]["reasons"]
+    assert 's1_again.json claims nodes=["node-a", "node-b"]; the campaign declared nodes=["node-a", "node-b", ' \
+           '"node-c"] (recomputed as declared)' in reasons
+    assert "s1_again.json claims n=2; the campaign declared n=3 (recomputed as declared)" in reasons
+    rewrite(green, "s1_quorum_write.json", lambda d: d["params"].pop("w"))
+    assert "s1_quorum_write.json lacks the pinned parameter w (declared 2)" in \
+        summarize(green)["checks"]["s1_quorum_write"]["reasons"]
+
+
+def test_a_check_without_a_pinned_declaration_is_red(tmp_path: Path, green: Path) -> None:
+    campaign = json.loads((green / "campaign.json").read_text())
+    del campaign["checks"]["s1_again"]
+    campaign["checks"]["ghost"] = {"kind": "quorum_write", "params": {}}
+    write_json_atomic(green / "campaign.json", campaign)
+    summary = summarize(green)
+    assert not summary["overall_pass"]
+    assert summary["checks"]["s1_again"]["reasons"] == [
+        "campaign.json pins no checker kind and parameters for it: the evidence would judge itself"]
+    assert "campaign.json pins ghost, which it does not declare" in summary["reasons"]
+
+
+def test_a_declaration_that_is_not_the_deployed_topology_is_red(green: Path) -> None:
+    campaign = json.loads((green / "campaign.json").read_text())
+    for decl in campaign["checks"].values():
+        decl["params"]["w"] = 1
+    write_json_atomic(green / "campaign.json", campaign)
+    summary = summarize(green)
+    assert "s1_again: the campaign declared w=1 but provenance.json records w=2 as deployed" in summary["reasons"]
+    prov = json.loads((green / "provenance.json").read_text())
+    prov["topology"]["hosts"] = prov["topology"]["hosts"][1:]
+    write_json_atomic(green / "provenance.json", prov)
+    assert any('declared nodes=["node-a", "node-b", "node-c"] but provenance.json records nodes=["node-b", '
+               '"node-c"]' in r for r in summarize(green)["reasons"])
+
+
+# ---------------------------------------------------------------- every file accounted for
+
+
+@pytest.mark.parametrize("content", ["", "{\"plays\": [{\"name\": \"x\"", "[]", "{\"plays\": [{\"name\": 1}]}"])
+def test_a_garbled_plays_json_is_red(green: Path, content: str) -> None:
+    (green / "plays.json").write_text(content)
+    summary = summarize(green)
+    assert not summary["overall_pass"] and any(r.startswith("plays.json ") for r in summary["reasons"])
+    (green / "plays.json").write_text(json.dumps({"plays": [{"name": "Checks", "started_at": "2026-11-22T10:00:00Z",
+                                                              "wall_seconds": 3.5, "failed": False}]}))
+    assert summarize(green)["overall_pass"]
+
+
+@pytest.mark.parametrize(("content", "cause"), [("", "not valid JSON"), ("[1]", "not an object"),
+                                                ("{\"s1_again\": ", "not valid JSON")])
+def test_a_garbled_check_errors_json_is_red(green: Path, content: str, cause: str) -> None:
+    (green / "check-errors.json").write_text(content)
+    assert any(r.startswith("check-errors.json") and cause in r for r in summarize(green)["reasons"])
+    (green / "check-errors.json").write_text("{}")
+    assert summarize(green)["overall_pass"]
+
+
+@pytest.mark.parametrize("name", ["s9_undeclared.json", "notes.txt", ".campaign-summary.json.x1y2", "extra"])
+def test_any_other_file_in_the_evidence_directory_is_red(green: Path, name: str) -> None:
+    if name == "extra":
+        (green / name).mkdir()
+    else:
+        (green / name).write_text("{}")
+    summary = summarize(green)
+    assert not summary["overall_pass"] and summary["undeclared_files"] == [name]
+    assert (f"{name} is in the evidence directory but is neither a declared check's evidence nor a known "
+            "non-verdict file") in summary["reasons"]
+
+
+def test_the_known_non_verdict_files_are_accounted_for(green: Path) -> None:
+    assert cli.main(["summarize", "--evidence-dir", str(green)]) == 0
+    assert cli.main(["report", "--evidence-dir", str(green)]) == 0
+    (green / "check-errors.json").write_text("{}")
+    (green / "cost.json").write_text("{}")
+    summary = summarize(green)
+    assert summary["overall_pass"], summary["reasons"]
+    assert set(summary["non_verdict_files"]) == {"campaign.json", "provenance.json", "campaign-summary.json",
+                                                 "index.html", "check-errors.json", "cost.json"}
+
+
+def test_init_takes_declarations_as_json_or_a_file_and_refuses_a_mismatch(tmp_path: Path) -> None:
+    decl = tmp_path / "decl.json"
+    decl.write_text(json.dumps(DECLARED))
+    assert cli.main(["init", "--evidence-dir", str(tmp_path / "a"), "--campaign-id", "a", "--declare-json",
+                     str(decl)]) == 0
+    assert json.loads((tmp_path / "a" / "campaign.json").read_text())["checks"] == DECLARED
+    assert cli.main(["init", "--evidence-dir", str(tmp_path / "b"), "--campaign-id", "b", "--declare", "s1_again",
+                     "--declare-json", str(decl)]) == 2
+    assert cli.main(["init", "--evidence-dir", str(tmp_path / "c"), "--campaign-id", "c", "--declare-json",
+                     '{"s1": {"kind": "quorum_write"}}']) == 2
+    assert cli.main(["init", "--evidence-dir", str(tmp_path / "d"), "--campaign-id", "d"]) == 2
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -207,6 +207,9 @@ class TinyServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         self.connections += 1
+        # the status line and the body go out in separate writes: without NODELAY, Nagle holds the body for the
+        # client's delayed ACK (40 ms a request)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ctx is not None:
             try:
                 request.settimeout(5)
@@ -350,8 +353,8 @@ class FakeCluster:
         """Apply a mutation on every reachable peer (``apply(peer_store)``); the number of nodes that hold it."""
         got = 1
         for peer in self.names:
-            if peer != name and self._reachable(name, peer) and not ("drop_fanout" in self.faults
-                                                                      and peer == self.names[-1]):
+            dropped = "drop_fanout" in self.faults and peer == self.names[-1]
+            if peer != name and self._reachable(name, peer) and not dropped:
                 apply(self.stores[peer])
                 got += 1
         return got

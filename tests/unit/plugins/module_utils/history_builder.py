@@ -11,6 +11,23 @@ STEP_NS = 100_000_000  # 100 ms between consecutive ops
 SHORT = {"error": "quorum_not_met", "got": 1, "needed": 2, "reason": "timeout"}
 
 
+def seen(f: str, value: Any = None, node: str | None = None) -> dict[str, Any] | None:
+    """What the nemesis modules observe when a fault took effect (port_probe, network_partition, node_process)."""
+    nodes = value if isinstance(value, list) else (value or {}).get("nodes") if isinstance(value, dict) else None
+    nodes = list(nodes or ([node] if node else []))
+    if f == "stop":
+        return {"refused": True, "nodes": nodes, "method": "tcp connect",
+                "probes": [{"node": n, "to": f"{n}:9077", "outcome": "refused", "attempts": 1} for n in nodes]}
+    if f == "partition":
+        probe = {"to": "10.250.0.10:9077", "outcome": "blocked", "baseline": "connected"}
+        return {"blocked": True, "probe": probe, "probes": [probe], "note": None, "method": "tcp connect"}
+    if f == "kill":
+        return {"gone": True, "pid": 4242, "state": None, "method": "/proc/4242/stat after SIGKILL"}
+    if f == "pause":
+        return {"paused": True, "pid": 4243, "state": "T", "method": "/proc/4243/stat after SIGSTOP"}
+    return None
+
+
 def mem_id(title: str) -> str:
     return f"id-{title}"
 
@@ -87,8 +104,15 @@ class H:
         return self._add(process="reader", type="ok", f="get", node=node, value={"id": memory_id, "found": found},
                          status=200 if found else 404)
 
-    def event(self, f: str, value: Any = None, node: str | None = None, at: int | None = None) -> dict[str, Any]:
-        more = {"at": at} if at is not None else {}
+    def event(self, f: str, value: Any = None, node: str | None = None, at: int | None = None,
+              observed: Any = "auto") -> dict[str, Any]:
+        """A nemesis op. A fault (stop, kill, partition, pause) carries by default the positive observation the
+        nemesis modules record (``observed=None``: none, a dict: that one)."""
+        more: dict[str, Any] = {"at": at} if at is not None else {}
+        if observed == "auto":
+            observed = seen(f, value, node)
+        if observed is not None:
+            more["observed"] = observed
         return self._add(process="nemesis", type="info", f=f, node=node, value=value, **more)
 
     def probe(self, node: str | None, identity: str, expect: str, method: str, path: str, status: int | None,

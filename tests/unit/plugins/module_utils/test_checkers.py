@@ -168,9 +168,9 @@ def test_legacy_histories_are_still_judged() -> None:
 
 def s2_history(short_status: int = 503, body: dict[str, Any] | None = None, retry_after: str | None = "2",
                reach_restarted: bool = True, kept: bool = True, one_down_on_b: bool = True, one_acks: int = 2,
-               steps: bool = True) -> H:
+               steps: bool = True, stop_observed: Any = "auto") -> H:
     h = H()
-    h.event("stop", ["node-b", "node-c"])
+    h.event("stop", ["node-b", "node-c"], observed=stop_observed)
     h.write("s2-short-0", status=short_status, body=body if body is not None else dict(SHORT),
             step="shortfall" if steps else None, retry_after=retry_after)
     h.read("node-a", ["s2-short-0"] if kept else [], step="shortfall")
@@ -274,6 +274,50 @@ def test_shortfall_needs_the_fault_and_the_restart() -> None:
     assert has(result, "no peer was ever stopped") and has(result, "not restarted")
 
 
+def test_a_stop_not_observed_to_take_effect_is_red() -> None:
+    """S2 records the stop after observing it: each stopped peer refuses a connection. A stop declared without that
+    observation, or one a peer still answered, is not a stop."""
+    none = judged("quorum_shortfall", s2_history(stop_observed=None).ops, S2)
+    assert has(none, "stop op 0 of ['node-b', 'node-c']: the fault was declared but not observed to take effect "
+                     "(no observation recorded)")
+    answered = {"refused": False, "nodes": ["node-b"], "probes": [{"node": "node-c", "outcome": "connected"}]}
+    result = judged("quorum_shortfall", s2_history(stop_observed=answered).ops, S2)
+    assert has(result, "not observed to take effect (refused: False)")
+    partial = {"refused": True, "nodes": ["node-b"]}
+    assert has(judged("quorum_shortfall", s2_history(stop_observed=partial).ops, S2), "(not refused on ['node-c'])")
+    # only a checker told not to require it (phase 2, until its play observes its stops) accepts a bare stop
+    assert judged("quorum_shortfall", s2_history(stop_observed=None).ops, {**S2, "observed_faults": "false"})["valid"]
+
+
+def test_observed_nemesis_ops_and_required_events() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+        NOT_OBSERVED,
+        observed_nemesis_ops,
+        require_observed_events,
+    )
+
+    h = H()
+    h.event("partition", {"nodes": ["node-c"]}, node="node-c")
+    h.event("heal", node="node-c")
+    h.event("kill", ["node-a"], observed={"gone": False, "pid": 7, "note": "still running"})
+    h.event("pause", ["node-b"], observed=None)
+    h.event("stop", ["node-b"])
+    observed, problems = observed_nemesis_ops(h.ops)
+    assert [op["f"] for op in observed] == ["partition", "stop"]
+    assert problems == [f"kill op 2 of ['node-a']: {NOT_OBSERVED} (gone: False; still running)",
+                        f"pause op 3 of ['node-b']: {NOT_OBSERVED} (no observation recorded)"]
+    assert [op["f"] for op in observed_nemesis_ops(h.ops, "heal", "partition")[0]] == ["partition", "heal"]
+    assert require_observed_events(h.ops, ["partition", "heal"]) == []
+    assert require_observed_events(h.ops, ["kill", "restart"]) == [
+        problems[0], "the history holds no 'restart' nemesis op: the fault was never injected"]
+    blocked_nothing = H()
+    blocked_nothing.event("partition", {"nodes": ["node-c"]}, observed={
+        "blocked": False, "note": "an address did not answer before the cut: the probe proves nothing"})
+    assert require_observed_events(blocked_nothing.ops, ["partition"]) == [
+        f"partition op 0 of ['node-c']: {NOT_OBSERVED} (blocked: False; an address did not answer before the cut: "
+        "the probe proves nothing)"]
+
+
 def test_one_down_applies_may_arrive_as_text() -> None:
     h = H()
     h.event("stop", ["node-b", "node-c"])
@@ -349,6 +393,122 @@ def test_probes_without_node_names_are_judged_by_count() -> None:
     assert judged("mtls_allowlist", s3_history(nodes=[None, None, None]).ops, S3)["valid"]
     too_few = judged("mtls_allowlist", s3_history(nodes=[None, None]).ops, S3)
     assert has(too_few, "never probed")
+
+
+S3_TABLE = {**S3, "route_table": "ai-memory-0.7.0"}
+
+
+def s3_walk(served: dict[tuple[str, str], int] | None = None, control: dict[str, int | None] | None = None,
+            skip: str | None = None, nodes: list[str] | None = None, read: bool = True,
+            landed: str | None = None) -> H:
+    """The route-table walk as mtls_probe records it: every node x route x identity, then the control's read-back of
+    the probe's namespace on the node. ``served`` maps (identity, route key) to the status a stranger got there;
+    ``control`` the control's status per route key (default 404 on every route but health 200 and the create 201:
+    any answer is an answer); ``landed``: the stranger whose create the read-back finds on node-b."""
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import requests
+
+    h = H()
+    for node in nodes or NODES:
+        for req in requests("s3-ns"):
+            key = f"{req['method']} {req['route']}"
+            for ident in ("rogue_ca", "own_ca_unlisted", "no_cert", "control"):
+                if skip == key:
+                    continue
+                value = {"identity": ident, "expect": "allowed" if ident == "control" else "refused",
+                         "method": req["method"], "path": req["path"], "route": req["route"]}
+                if ident == "control":
+                    status = (control or {}).get(key, req["control_status"] or 404)
+                else:
+                    status = (served or {}).get((ident, key))
+                error = None if status is not None else "tls_refused"
+                request = {"method": req["method"], "path": req["path"], "identity": ident}
+                if req["memory"]:
+                    request["title"] = f"probe-{ident}-{node}"
+                h._add(process="prober", type="invoke", f="probe", node=node, value=value, request=request)
+                h._add(process="prober", type="ok" if status is not None else "fail", f="probe", node=node,
+                       value=value, status=status, error_class=error)
+        if read:
+            titles = [f"probe-control-{node}"] + ([f"probe-{landed}-{node}"] if landed and node == "node-b" else [])
+            value = {"identity": "control", "namespace": "s3-ns"}
+            h._add(process="prober", type="invoke", f="probe_read", node=node, value=value)
+            h._add(process="prober", type="ok", f="probe_read", node=node, value={**value, "titles": titles},
+                   status=200)
+    return h
+
+
+def test_the_whole_route_table_walked_passes() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import routes
+
+    result = judged("mtls_allowlist", s3_walk().ops, S3_TABLE)
+    assert result["valid"], result["reasons"]
+    n_routes = len(routes())
+    assert result["routes"] == n_routes and n_routes > 90
+    assert result["figures"]["strangers_refused_at_handshake"]["denominator"] == 3 * 3 * n_routes
+    assert result["figures"]["control_served"]["numerator"] == 3 * n_routes
+    assert result["control_answers"]["GET /api/v1/sync/since"] == {"404": 3}
+
+
+def test_a_route_left_open_to_a_stranger_is_named_with_identity_method_and_route() -> None:
+    """The allowlist enforced per route, sync left open to any certificate of our CA: only the walk sees it."""
+    open_sync = {("own_ca_unlisted", "GET /api/v1/sync/since"): 200, ("own_ca_unlisted", "POST /api/v1/sync/push"): 400}
+    result = judged("mtls_allowlist", s3_walk(served=open_sync).ops, S3_TABLE)
+    assert not result["valid"] and has(result, "6 stranger probe(s) accepted by the TLS layer")
+    assert "own_ca_unlisted GET /api/v1/sync/since on node-a: served with HTTP 200" in result["accepted"]
+    assert "own_ca_unlisted POST /api/v1/sync/push on node-c: served with HTTP 400" in result["accepted"]
+    # the two paths S3 probed before the walk would not have seen it
+    assert judged("mtls_allowlist", s3_walk(served=open_sync).ops, S3)["valid"]
+    unknown = judged("mtls_allowlist", s3_walk(served={("no_cert", "GET /api/v1/s3-no-such-route"): 404}).ops,
+                     S3_TABLE)
+    assert has(unknown, "no_cert GET /api/v1/s3-no-such-route on node-a: served with HTTP 404")
+
+
+def test_the_control_must_get_an_answer_on_every_route_and_its_status_where_one_is_promised() -> None:
+    none = judged("mtls_allowlist", s3_walk(control={"DELETE /api/v1/memories/{id}": None}).ops, S3_TABLE)
+    assert has(none, "control DELETE /api/v1/memories/{id} on node-a: expected an HTTP answer, got tls_refused")
+    health = judged("mtls_allowlist", s3_walk(control={"GET /api/v1/health": 403}).ops, S3_TABLE)
+    assert has(health, "control GET /api/v1/health on node-b: expected 200, got 403")
+    create = judged("mtls_allowlist", s3_walk(control={"POST /api/v1/memories": 200}).ops, S3_TABLE)
+    assert has(create, "control POST /api/v1/memories on node-c: expected 201, got 200")
+
+
+def test_a_route_never_walked_is_red() -> None:
+    result = judged("mtls_allowlist", s3_walk(skip="POST /api/v1/sync/push").ops, S3_TABLE)
+    assert has(result, "12 identity/path/node combination(s) never probed")
+    assert "rogue_ca POST /api/v1/sync/push on node-b" in result["never_probed"]
+    assert has(judged("mtls_allowlist", s3_walk(nodes=["node-a", "node-b"]).ops, S3_TABLE), "never probed")
+    assert has(check("mtls_allowlist", s3_walk().ops, {**S3, "route_table": "ai-memory-9"}), "unknown route table")
+
+
+def test_a_stranger_create_that_landed_without_an_answer_is_red() -> None:
+    """A server that acts on a stranger's request and closes without a status line looks refused from the client;
+    the read-back of the probe's namespace finds what it did."""
+    result = judged("mtls_allowlist", s3_walk(landed="own_ca_unlisted").ops, S3_TABLE)
+    assert has(result, "1 stranger create(s) landed although the stranger got no HTTP answer: own_ca_unlisted's "
+                       "create probe-own_ca_unlisted-node-b on node-b")
+    assert result["stranger_creates_found"] == ["own_ca_unlisted's create probe-own_ca_unlisted-node-b on node-b"]
+    unread = judged("mtls_allowlist", s3_walk(read=False).ops, S3_TABLE)
+    assert has(unread, "the probe's namespace was never read back on node-a")
+    assert unread["figures"]["namespace_read_back"]["numerator"] == 0
+    h = s3_walk()
+    blind = next(op for op in h.ops if op["f"] == "probe_read" and op["type"] == "ok" and op["node"] == "node-c")
+    blind["value"]["titles"] = []
+    blind_result = judged("mtls_allowlist", h.ops, S3_TABLE)
+    assert has(blind_result, "the read-back on node-c does not hold the control's create ['probe-control-node-c']: "
+                             "it proves nothing")
+    # histories from before the read-back are not asked for one
+    assert judged("mtls_allowlist", s3_history().ops, S3)["valid"]
+
+
+def test_a_probe_whose_type_contradicts_its_outcome_is_red() -> None:
+    """A control probe flipped to failed (it stayed green when nothing read the op type)."""
+    h = s3_walk()
+    flipped = next(op for op in h.ops if op["type"] == "ok" and op["value"]["identity"] == "control")
+    flipped["type"] = "fail"
+    result = judged("mtls_allowlist", h.ops, S3_TABLE)
+    assert has(result, f"op {flipped['index']}: fail but its outcome is ok ({flipped['status']})")
+    legacy = s3_history()
+    next(op for op in legacy.ops if op["type"] == "fail")["type"] = "info"
+    assert has(judged("mtls_allowlist", legacy.ops, S3), "contradicts their outcome")
 
 
 # ---------------------------------------------------------------- S4 convergence
@@ -447,6 +607,21 @@ def test_partition_convergence_needs_the_fault() -> None:
     result = judged("partition_convergence", ops, S4)
     assert has(result, "no 'partition' nemesis op") and has(result, "no 'heal' nemesis op")
     assert judged("convergence", ops, S4)["valid"]  # plain convergence asks for no fault
+
+
+def test_a_partition_not_observed_to_take_effect_is_red() -> None:
+    """S4 (issue 17, item 8): the cut must be observed (the isolated node's peers answered before the rules and not
+    after them); a partition recorded without that observation, or with a connection that still got through,
+    proves nothing about convergence after a fault."""
+    for observed in (None, {"blocked": False, "note": "10.0.0.1:9077 still answered"}):
+        h = s4_history()
+        op = next(op for op in h.ops if op["f"] == "partition")
+        op.pop("observed", None)
+        if observed is not None:
+            op["observed"] = observed
+        result = judged("partition_convergence", h.ops, S4)
+        assert not result["valid"] and has(result, "the fault was declared but not observed to take effect")
+    assert judged("partition_convergence", s4_history().ops, S4)["valid"]
 
 
 def test_kept_writes_by_title_and_diverged_ids() -> None:
@@ -564,6 +739,6 @@ def test_functional_judges_mcp_on_the_tools_of_the_profile_asked_for() -> None:
     # unpinned: only the round trip's tools are needed
     assert check("functional", history(["memory_recall", "memory_store"]), {"host": "node-a"})["valid"]
     # a command killed at its deadline is named with its command line
-    hung = check("functional", history(core, "fail", {"command": "ai-memory --json recall x", "timed_out": True,
-                                                       "timeout_s": 60}), params)
+    timed_out = {"command": "ai-memory --json recall x", "timed_out": True, "timeout_s": 60}
+    hung = check("functional", history(core, "fail", timed_out), params)
     assert "cli_recall: `ai-memory --json recall x` did not return within 60 s (killed)" in hung["reasons"]

@@ -49,8 +49,8 @@ def delete(h: H, title: str, node: str = "node-c", status: int = 200) -> None:
 
 def held(h: H, title: str, kind: str, holders: list[str], others: str = "other(priority)") -> None:
     states = {n: ("absent" if kind == "delete" else "held") if n in holders else others for n in NODES}
-    h._add(process=3000 + len(h.ops), type="ok", f="held", value={"id": mem_id(title), "title": title, "kind": kind,
-                                                                 "holders": holders, "states": states})
+    value = {"id": mem_id(title), "title": title, "kind": kind, "holders": holders, "states": states}
+    h._add(process=3000 + len(h.ops), type="ok", f="held", value=value)
 
 
 def found(h: H, titles: dict[str, str], full: dict[str, str] | None = None) -> dict[str, list[str | None]]:
@@ -106,7 +106,7 @@ def test_concurrent_updates_are_decided_by_the_later_updated_at_and_every_node_m
         value = {"id": mem_id("a"), "title": "a", "namespace": h.namespace, "digest": digest, "via": node}
         h._add(process=p, type="ok", f="update", node=node, value=value, status=200,
                response={"id": mem_id("a"), "updated_at": stamp})
-    writes, _ = pair_writes(h.ops)
+    writes = pair_writes(h.ops)[0]
     mutations, problems = pair_mutations(h.ops)
     assert problems == [] and apply_mutations(writes, mutations) == []
     assert writes[0].allowed == {"d-early"}  # the later updated_at wins, not the later completion
@@ -188,8 +188,8 @@ def test_a_bulk_create_that_answers_500_after_writing_is_red() -> None:
 def test_records_intent_and_replicated_digests() -> None:
     body = {"title": "t", "content": "c", "namespace": "n", "tier": "mid", "tags": ["x"], "priority": 3,
             "source": "api", "scope": "team", "metadata": {"w_seq": 1}}
-    stored = {**{k: v for k, v in body.items() if k != "scope"}, "id": "i", "metadata": {"w_seq": 1, "scope": "team",
-                                                                                       "agent_id": "ag"},
+    stored = {**{k: v for k, v in body.items() if k != "scope"}, "id": "i",
+              "metadata": {"w_seq": 1, "scope": "team", "agent_id": "ag"},
               "access_count": 7, "version": 1, "created_at": "2026-12-02T10:00:00.123456789+00:00"}
     assert intent_digest({**body, "agent_id": "ag"}) == intent_digest(stored)
     assert differing({**body, "agent_id": "ag"}, {**stored, "priority": 9}) == ["priority"]

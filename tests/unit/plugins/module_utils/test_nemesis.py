@@ -56,6 +56,11 @@ def test_pause_resume_kill_are_verified_in_proc(child: subprocess.Popen[bytes]) 
     assert resumed["state_after"] not in ("T", "t")
     killed = nemesis.apply("ai-memory.service", "kill", 5)
     assert killed["state_after"] in (None, "Z", "X") and killed["applied_at_ns"] > 0
+    # what each fault's op records as its observation
+    assert paused["observed"]["paused"] is True and paused["observed"]["pid"] == child.pid
+    assert resumed["observed"]["running"] is True
+    assert killed["observed"]["gone"] is True and killed["observed"]["pid"] == child.pid
+    assert nemesis.apply("ai-memory.service", "kill", 5, check_mode=True)["observed"] is None
     assert ["systemctl", "kill", "--kill-whom=main", "--signal=SIGKILL", "ai-memory.service"] in fake.calls
 
 

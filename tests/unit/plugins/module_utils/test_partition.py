@@ -105,6 +105,41 @@ def test_self_heal_timer_is_armed_and_cancelled() -> None:
         Partition(FakeNft(), "nft").inject(["10.0.0.1"], heal_after=5)
 
 
+class FakeNet:
+    """A prober over the fake nft: an isolated address gets no answer, the others connect (or refuse)."""
+
+    def __init__(self, nft: FakeNft, answer: str = "connected") -> None:
+        self.nft, self.answer, self.calls = nft, answer, []
+
+    def __call__(self, host: str, port: int, timeout: float) -> dict[str, object]:
+        self.calls.append((host, port))
+        cut = self.nft.peers is not None and host in self.nft.peers
+        return {"to": f"{host}:{port}", "outcome": "blocked" if cut else self.answer, "elapsed_ms": 1.0,
+                "detail": None}
+
+
+def test_the_cut_is_observed_before_and_after_the_rules() -> None:
+    nft = FakeNft()
+    net = FakeNet(nft)
+    cut = Partition(nft, prober=net).inject(["10.0.0.1", "10.0.0.2", "10.9.0.0/24"], observe_port=9077)
+    observed = cut["observed"]
+    assert observed["blocked"] is True
+    assert [p["to"] for p in observed["probes"]] == ["10.0.0.1:9077", "10.0.0.2:9077"]
+    assert {p["baseline"] for p in observed["probes"]} == {"connected"} and len(net.calls) == 4  # networks: no
+    # nothing answered before the cut (the peer's host is down): the probe proves nothing
+    dark = Partition(FakeNft(), prober=lambda h, p, t: {"to": h, "outcome": "blocked"}).inject(
+        ["10.0.0.1"], observe_port=9077)
+    assert dark["observed"]["blocked"] is False and "did not answer before the cut" in dark["observed"]["note"]
+    # rules that do not cut (nft accepted them, nothing is dropped): not blocked
+    leaky = FakeNft()
+    leaky_net = FakeNet(FakeNft())
+    assert Partition(leaky, prober=leaky_net).inject(["10.0.0.1"], observe_port=9077)["observed"]["blocked"] is False
+    only_nets = Partition(FakeNft(), prober=net).inject(["10.9.0.0/24"], observe_port=9077)["observed"]
+    assert only_nets["blocked"] is False and "networks only" in only_nets["note"]
+    assert Partition(FakeNft(), prober=net).inject(["10.0.0.1"])["observed"] is None  # observe_port 0
+    assert Partition(FakeNft(), prober=net).inject(["10.0.0.1"], True, observe_port=9077)["observed"] is None
+
+
 def test_nft_refusal_is_an_error() -> None:
     nft = FakeNft()
     nft.fail_apply = True
@@ -143,9 +178,9 @@ def connect(host):
     finally:
         s.close()
 print("BEFORE", connect("127.0.0.2"), flush=True)
-run({"isolate_from": ["127.0.0.2"]})
+run({"isolate_from": ["127.0.0.2"], "observe_timeout": 1})
 print("\nDURING", connect("127.0.0.2"), connect("127.0.0.1"), flush=True)
-run({"isolate_from": ["127.0.0.2"]})
+run({"isolate_from": ["127.0.0.2"], "observe_timeout": 1})
 print("\nAFTER_AGAIN", flush=True)
 run({"state": "absent"})
 print("\nHEALED", connect("127.0.0.2"), flush=True)
@@ -170,3 +205,9 @@ def test_the_module_cuts_and_heals_for_real_in_a_private_netns(tmp_path: Path) -
     assert results[0]["isolate_from"] == ["127.0.0.2"] and results[2]["dropped_packets"]["output"] >= 1
     assert "BEFORE ConnectionRefusedError" in out and "DURING dropped ConnectionRefusedError" in out
     assert "HEALED ConnectionRefusedError" in out
+    # the cut is observed: port 9077 of 127.0.0.2 answered (a reset) before the rules and not after them
+    first, again = results[0]["observed"], results[1]["observed"]
+    assert first["blocked"] is True and first["probe"]["baseline"] == "refused", first
+    assert first["probe"]["outcome"] == "blocked" and first["probe"]["to"] == "127.0.0.2:9077"
+    assert again["blocked"] is True and again["probe"]["baseline"] is None  # already cut: no clean before
+    assert results[2]["observed"] is None

@@ -132,7 +132,7 @@ def clock(h: H, node: str, offset: float | None) -> None:
 
 
 def cycle(h: H, klass: str, k: int = 1, *, lose: bool = False, cut: bool = True, minority_acked: bool = False,
-          skew_seen: float = 300.4, acked: bool = True) -> None:
+          skew_seen: float = 300.4, acked: bool = True, observed: Any = "auto") -> None:
     ns = f"p4-{klass}-{k}"
     h.namespace = ns
     targets = {"kill_primary_mid_write": "node-a", "drop_random_acks": "node-b"}
@@ -153,12 +153,12 @@ def cycle(h: H, klass: str, k: int = 1, *, lose: bool = False, cut: bool = True,
             at = h.ops[-1]["time"]
         else:
             at = h.ops[-1]["time"] + 1
-        h.event("kill", ["node-a"], at=at)
+        h.event("kill", ["node-a"], at=at, observed=observed)
         h.write(f"{ns}-3", node="node-a", step=ns, status=None, error_class="connect_refused",
                 refused_before_request=True)
         h.event("restart", ["node-a"])
     elif klass == "partition_minority":
-        h.event("partition", {"nodes": ["node-c"], "from": ["node-a", "node-b"]}, node="node-c")
+        h.event("partition", {"nodes": ["node-c"], "from": ["node-a", "node-b"]}, node="node-c", observed=observed)
         ok(f"{ns}-0", "node-a")
         ok(f"{ns}-1", "node-b")
         if minority_acked:
@@ -168,7 +168,7 @@ def cycle(h: H, klass: str, k: int = 1, *, lose: bool = False, cut: bool = True,
         h.event("heal", node="node-c")
     elif klass == "drop_random_acks":
         ok(f"{ns}-0")
-        h.event("pause", ["node-b"])
+        h.event("pause", ["node-b"], observed=observed)
         ok(f"{ns}-1")
         ok(f"{ns}-2")
         h.event("resume", ["node-b"])
@@ -218,6 +218,33 @@ def test_lost_write_after_heal_lowers_the_bound() -> None:
     assert result["shipgate"]["convergence_by_fault"]["drop_random_acks"] == 0.666
     fig = result["figures"]["drop_random_acks_convergence_bound"]
     assert (fig["numerator"], fig["denominator"]) == (2, 3)
+
+
+@pytest.mark.parametrize(("klass", "observed", "shown"), [
+    ("kill_primary_mid_write", None, "kill op 7 of ['node-a']: the fault was declared but not observed to take "
+                                     "effect (no observation recorded)"),
+    ("kill_primary_mid_write", {"gone": False, "pid": 9}, "(gone: False)"),
+    ("partition_minority", {"blocked": False, "probes": [{"outcome": "connected", "baseline": "connected"}]},
+     "partition op 1 of ['node-c']: the fault was declared but not observed to take effect (blocked: False)"),
+    ("drop_random_acks", None, "pause op 3 of ['node-b']: the fault was declared but not observed"),
+])
+def test_a_fault_not_observed_to_take_effect_did_not_run(klass: str, observed: Any, shown: str) -> None:
+    h = H()
+    cycle(h, klass, observed=observed)
+    result = judged("chaos", h.ops, {**P4, "classes": [klass]})
+    assert not result["valid"] and result["classes"][klass]["status"] == "not_run"
+    assert has(result, f"{klass}: not run: cycle 1: ") and has(result, shown), result["reasons"]
+    assert result["classes"][klass]["cycles"][0]["observed"] == observed
+
+
+def test_phase2_probes_need_observed_stops_once_asked() -> None:
+    ops = p2_history().ops
+    for op in ops:
+        op.pop("observed", None)
+    assert judged("federation", ops, P2)["valid"]  # phase 2's play does not record observations yet
+    strict = judged("federation", ops, {**P2, "observed_faults": True})
+    assert has(strict, "probes: stop op") and has(strict, "not observed to take effect")
+    assert judged("federation", p2_history().ops, {**P2, "observed_faults": True})["valid"]
 
 
 def test_unmeasured_skew_is_not_run_never_a_pass() -> None:

@@ -64,8 +64,8 @@ def _process_calls(path: Path) -> list[str]:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             attr = node.func.attr
             owner = node.func.value.id if isinstance(node.func.value, ast.Name) else ""
-            if attr == "run_command" or (owner == "os" and (attr in ("system", "popen") or
-                                                           attr.startswith(("exec", "spawn")))):
+            os_spawn = owner == "os" and (attr in ("system", "popen") or attr.startswith(("exec", "spawn")))
+            if attr == "run_command" or os_spawn:
                 found.append(f"{path.name}:{node.lineno} calls {owner or '?'}.{attr}")
     return found
 

@@ -4,12 +4,14 @@ and figure rules agree. Every fault switch of the fake turns its scenario red.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import check
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import routes
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import read_history
 from ansible_collections.aimemory.swarm.plugins.modules import (
     history_check,
@@ -18,9 +20,10 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     memory_workload,
     mtls_probe,
     network_partition,
+    port_probe,
 )
 
-from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster
+from tests.unit.plugins.module_utils.fakes import API_KEY, PKI, FakeCluster, TinyServer
 from tests.unit.plugins.module_utils.test_partition import FakeNft
 from tests.unit.plugins.modules.conftest import Runner, endpoint_args
 
@@ -122,8 +125,11 @@ def test_s4_partition_convergence(run_module: Runner, pki: PKI, make_cluster: An
     hist = str(tmp_path / "s4.jsonl")
     args = endpoint_args(pki)
     cluster.partition("node-c")
+    # the fake cluster cuts node-c inside its servers, not in the network: the observation network_partition
+    # takes on a host (tests/unit/plugins/module_utils/test_partition.py) is given as it would report it
     run_module(history_event, {"history": hist, "f": "partition", "node": "node-c",
-                               "value": {"isolated": "node-c", "from": ["node-a", "node-b"]}})
+                               "value": {"isolated": "node-c", "from": ["node-a", "node-b"]},
+                               "observed": {"blocked": True, "nodes": ["node-c"]}})
     wl = run_module(memory_workload, {"leaders": cluster.endpoints(["node-a", "node-b"]), "count": 30,
                                       "concurrency": 3, "namespace": "s4", "title_prefix": "s4",
                                       "step": "partitioned", "history": hist, **args})
@@ -200,8 +206,10 @@ def test_convergence_check_mode_and_nothing_required(run_module: Runner, pki: PK
 def s2_flow(run_module: Runner, pki: PKI, cluster: FakeCluster, hist: str) -> dict[str, Any]:
     args = endpoint_args(pki)
     leader = cluster.endpoints(["node-a"])
-    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"]})
-    cluster.stop("node-b", "node-c")
+    cluster.stop("node-b", "node-c")  # stop, observe, then record (as check_s2.yml does)
+    down = run_module(port_probe, {"targets": cluster.endpoints(["node-b", "node-c"]), "expect": "refused"})
+    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"],
+                               "at": down["observed_at_ns"], "observed": down["observed"]})
     run_module(memory_workload, {"leaders": leader, "count": 2, "namespace": "s2", "title_prefix": "s2-short",
                                  "step": "shortfall", "history": hist, **args})
     run_module(memory_convergence, {"nodes": leader, "namespace": "s2", "history": hist,
@@ -255,41 +263,152 @@ def identities(pki: PKI) -> list[dict[str, str]]:
 
 
 S3_PARAMS = {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"], "control": "control",
-             "nodes": NODES}
+             "nodes": NODES, "route_table": "ai-memory-0.7.0"}
+ROUTES = len(routes())
 
 
 @pytest.mark.parametrize("accept_any", [False, True])
 def test_s3_mtls_allowlist(run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path,
                            accept_any: bool) -> None:
     cluster = make_cluster(faults={"accept_any"} if accept_any else set())
+    walked = NODES if not accept_any else ["node-a"]  # (a walk of one node is enough to see the fault)
     hist = str(tmp_path / "s3.jsonl")
-    args = {"nodes": cluster.endpoints(), "ca_cert": pki.ca.path, "api_key": API_KEY, "agent_id": "ai:tester",
-            "namespace": "s3", "history": hist, "identities": identities(pki), "timeout": 5}
+    args = {"nodes": cluster.endpoints(walked), "ca_cert": pki.ca.path, "api_key": API_KEY, "agent_id": "ai:tester",
+            "namespace": "s3", "history": hist, "identities": identities(pki), "timeout": 5,
+            "route_table": "ai-memory-0.7.0"}
     dry = run_module(mtls_probe, args, check_mode=True)
-    assert len(dry["results"]) == 24 and not dry["changed"] and not Path(hist).exists()
+    assert len(dry["results"]) == len(walked) * ROUTES * 4 and not dry["changed"] and not Path(hist).exists()
+    assert {r["route"] for r in dry["results"]} >= {"/api/v1/sync/since", "/api/v1/sync/push", "/api/v1/gc"}
     result = run_module(mtls_probe, args)
-    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": S3_PARAMS})
+    params = {**S3_PARAMS, "nodes": walked}
+    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
     controller_agrees(ev["evidence"])
-    control = [r for r in result["results"] if r["identity"] == "control"]
-    assert sorted(r["status"] for r in control) == [200, 200, 200, 201, 201, 201]
+    control = {(r["node"], r["method"], r["route"]): r["status"] for r in result["results"]
+               if r["identity"] == "control"}
+    assert len(control) == len(walked) * ROUTES and all(isinstance(v, int) for v in control.values())
+    assert control["node-a", "GET", "/api/v1/health"] == 200 and control["node-a", "POST", "/api/v1/memories"] == 201
     if not accept_any:
-        assert result["refused"] == 18 and result["accepted"] == [] and ev["pass"], ev["reasons"]
+        assert result["refused"] == 3 * 3 * ROUTES and result["accepted"] == [] and ev["pass"], ev["reasons"]
+        assert ev["figures"]["namespace_read_back"]["numerator"] == 3
     else:
         # the fake still checks the CA chain: the unlisted leaf of our own CA gets in, the rogue one does not
         assert {r["identity"] for r in result["accepted"]} == {"own_ca_unlisted"}
+        assert len(result["accepted"]) == ROUTES
         assert not ev["pass"] and any("accepted by the TLS layer" in r for r in ev["reasons"])
+
+
+class PerRouteAllowlist(TinyServer):
+    """A node that enforces the allowlist per route instead of in the handshake, and leaves the sync routes open to
+    any certificate of its CA: a stranger elsewhere gets its connection closed before any HTTP byte. With
+    ``act_first`` it also stores a stranger's create before closing (it acted, and looks refused)."""
+
+    def __init__(self, pki: PKI, allowed: str, act_first: bool = False) -> None:
+        self.titles: list[str] = []
+        super().__init__(pki, app=self.store, allowlist=None)
+        base = self.RequestHandlerClass
+        server = self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _serve(self, method: str) -> None:
+                der = self.connection.getpeercert(binary_form=True)
+                listed = der is not None and hashlib.sha256(der).hexdigest() == allowed
+                if not listed and not self.path.startswith("/api/v1/sync/"):
+                    if act_first and method == "POST" and self.path == "/api/v1/memories":
+                        server.titles.append(str((self._body() or {}).get("title")))
+                    self.close_connection = True
+                    return
+                super()._serve(method)
+
+            def do_PUT(self) -> None:
+                self._serve("PUT")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
+        self.RequestHandlerClass = Handler
+
+    def store(self, name: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+              body: Any) -> tuple[int, dict[str, str], Any]:
+        if path == "/api/v1/memories" and method == "POST":
+            self.titles.append(str((body or {}).get("title")))
+            return 201, {}, {"id": "x", "title": (body or {}).get("title")}
+        if path == "/api/v1/memories" and method == "GET":
+            return 200, {}, {"memories": [{"title": t} for t in self.titles]}
+        return 200 if path == "/api/v1/health" else 404, {}, {}
+
+
+def test_s3_finds_a_stranger_create_that_landed_without_an_answer(
+        run_module: Runner, pki: PKI, tmp_path: Path) -> None:
+    server = PerRouteAllowlist(pki, pki.client.fingerprint, act_first=True)
+    try:
+        hist = str(tmp_path / "s3.jsonl")
+        paths = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+        result = run_module(mtls_probe, {"url": server.url, "node": "node-a", "ca_cert": pki.ca.path,
+                                         "api_key": API_KEY, "history": hist, "identities": identities(pki),
+                                         "paths": paths, "namespace": "s3"})
+        params = {k: v for k, v in S3_PARAMS.items() if k != "route_table"} | {"nodes": ["node-a"]}
+        ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
+    finally:
+        server.stop()
+    controller_agrees(ev["evidence"])
+    # every stranger probe looked refused (the connection closed before any HTTP byte) ...
+    assert result["accepted"] == [] and result["refused"] == 6
+    # ... but the read-back of the namespace finds the create the unlisted certificate made
+    assert not ev["pass"]
+    assert [r for r in ev["reasons"] if "stranger create(s) landed although the stranger got no HTTP answer" in r]
+    assert ev["details"]["stranger_creates_found"][0].startswith("own_ca_unlisted's create probe-own_ca_unlisted-")
+
+
+def test_s3_catches_a_route_left_open(run_module: Runner, pki: PKI, tmp_path: Path) -> None:
+    server = PerRouteAllowlist(pki, pki.client.fingerprint)
+    try:
+        hist = str(tmp_path / "s3.jsonl")
+        args = {"url": server.url, "node": "node-a", "ca_cert": pki.ca.path, "api_key": API_KEY,
+                "history": hist, "identities": identities(pki), "timeout": 5}
+        result = run_module(mtls_probe, args)
+        params = {**S3_PARAMS, "nodes": ["node-a"]}
+        ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": params})
+    finally:
+        server.stop()
+    controller_agrees(ev["evidence"])
+    accepted = {(r["method"], r["route"]) for r in result["accepted"]}
+    assert accepted == {("GET", "/api/v1/sync/since"), ("POST", "/api/v1/sync/push")}
+    assert not ev["pass"]
+    assert any("own_ca_unlisted GET /api/v1/sync/since on node-a: served with HTTP 404" in r for r in ev["reasons"])
+    # everywhere else the stranger's connection closed before any HTTP byte: that is a refusal
+    closed = [r for r in result["results"] if r["identity"] == "own_ca_unlisted" and r["status"] is None]
+    assert len(closed) == ROUTES - 2 and {r["error_class"] for r in closed} == {"tls_refused"}
 
 
 def test_mtls_probe_single_url_form(run_module: Runner, pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
     hist = str(tmp_path / "s3.jsonl")
-    for node in cluster.endpoints():
-        run_module(mtls_probe, {"url": node["url"], "node": node["name"], "ca_cert": pki.ca.path,
-                                "api_key": API_KEY, "history": hist, "identities": identities(pki)})
-    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist", "params": S3_PARAMS})
+    node = cluster.endpoints(["node-b"])[0]  # the whole table by default
+    run_module(mtls_probe, {"url": node["url"], "node": node["name"], "ca_cert": pki.ca.path,
+                            "api_key": API_KEY, "history": hist, "identities": identities(pki)})
+    ev = run_module(history_check, {"history": hist, "check": "s3", "kind": "mtls_allowlist",
+                                    "params": {**S3_PARAMS, "nodes": ["node-b"]}})
     assert ev["pass"], ev["reasons"]
     bad = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": hist,
                                   "identities": [{"name": "half", "cert": pki.client.cert, "expect": "refused"}]})
     assert bad["failed"] and "both cert and key" in bad["msg"]
+    # an explicit list of paths instead of the table (judged on exactly those)
+    paths = [{"method": "GET", "path": "/api/v1/health"}, {"method": "POST", "path": "/api/v1/memories"}]
+    two = str(tmp_path / "two.jsonl")
+    done = run_module(mtls_probe, {"nodes": cluster.endpoints(), "ca_cert": pki.ca.path, "api_key": API_KEY,
+                                   "history": two, "identities": identities(pki), "paths": paths})
+    assert len(done["results"]) == 24 and done["route_table"] is None
+    legacy = {k: v for k, v in S3_PARAMS.items() if k != "route_table"}
+    assert run_module(history_check, {"history": two, "check": "s3", "kind": "mtls_allowlist",
+                                      "params": legacy})["pass"]
+    walked_two = run_module(history_check, {"history": two, "check": "s3", "kind": "mtls_allowlist",
+                                            "params": S3_PARAMS})
+    assert not walked_two["pass"] and any("never probed" in r for r in walked_two["reasons"])
+    both = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": two,
+                                   "identities": identities(pki), "paths": paths, "route_table": "ai-memory-0.7.0"})
+    assert both["failed"] and "mutually exclusive" in both["msg"]
+    patch = run_module(mtls_probe, {"url": "https://127.0.0.1:1", "ca_cert": pki.ca.path, "history": two,
+                                    "identities": identities(pki), "paths": [{"method": "PATCH", "path": "/x"}]})
+    assert patch["failed"] and "needs a method of" in patch["msg"]
 
 
 # ---------------------------------------------------------------- history_event / history_check
@@ -333,25 +452,64 @@ def test_history_check_reds_a_damaged_or_missing_history(run_module: Runner, pki
     assert run_module(history_check, {"history": str(hist), "check": "x", "kind": "bogus"})["failed"]
 
 
+# ---------------------------------------------------------------- port_probe: faults observed, not declared
+
+
+def test_port_probe_observes_a_stopped_node_refusing_and_a_live_one_answering(run_module: Runner,
+                                                                              cluster: FakeCluster,
+                                                                              tmp_path: Path) -> None:
+    cluster.stop("node-b")
+    targets = cluster.endpoints(["node-b"])
+    down = run_module(port_probe, {"targets": targets, "expect": "refused", "deadline": 5})
+    assert down["observed"]["refused"] is True and down["observed"]["nodes"] == ["node-b"]
+    assert down["observed"]["probes"][0]["outcome"] == "refused" and down["observed_at_ns"] > 0
+    # the stop recorded after it was observed carries the observation, and S2's checker accepts it
+    hist = tmp_path / "s2.jsonl"
+    op = run_module(history_event, {"history": str(hist), "f": "stop", "value": ["node-b"],
+                                    "at": down["observed_at_ns"], "observed": down["observed"]})["op"]
+    assert op["observed"] == down["observed"] and op["at"] == down["observed_at_ns"]
+    from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import observation_problem
+
+    assert observation_problem(op) is None
+    # a node that still runs is not observed stopped, however long one waits (the deadline ends it)
+    up = run_module(port_probe, {"targets": cluster.endpoints(["node-a", "node-b"]), "expect": "refused",
+                                 "deadline": 0.5, "timeout": 1})
+    assert up["observed"]["refused"] is False and up["observed"]["nodes"] == ["node-b"]
+    assert up["observed"]["probes"][0]["outcome"] == "connected" and up["observed"]["probes"][0]["attempts"] >= 2
+    assert "not observed to take effect" in str(observation_problem({**op, "observed": up["observed"]}))
+    host_form = run_module(port_probe, {"targets": [{"name": "node-a", "host": "127.0.0.1",
+                                                     "port": int(cluster.url("node-a").rsplit(":", 1)[1])}],
+                                        "expect": "connected"}, check_mode=True)
+    assert host_form["observed"]["connected"] is True
+    assert run_module(port_probe, {"targets": [{"name": "x"}], "expect": "refused"})["failed"]
+    assert run_module(port_probe, {"targets": [], "expect": "refused"})["failed"]
+
+
 # ---------------------------------------------------------------- network_partition
 
 
 def test_network_partition_module(run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     from ansible.module_utils.basic import AnsibleModule
+    from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis import partition as partition_utils
+
+    from tests.unit.plugins.module_utils.test_partition import FakeNet
 
     nft = FakeNft()
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: name)
     monkeypatch.setattr(network_partition, "runner", lambda timeout: lambda argv, data=None: nft(argv, data))
+    monkeypatch.setattr(partition_utils, "tcp_outcome", FakeNet(nft))  # (no packet leaves this machine)
     dry = run_module(network_partition, {"isolate_from": ["10.0.0.1"]}, check_mode=True)
     assert dry["changed"] and nft.peers is None and "10.0.0.1" in dry["rules"]
     cut = run_module(network_partition, {"isolate_from": ["10.0.0.1", "10.0.0.2"], "heal_after": 300})
     assert cut["changed"] and cut["isolate_from"] == ["10.0.0.1", "10.0.0.2"] and cut["heal_timer"]["after_s"] == 300
     assert isinstance(cut["time"], float) and cut["applied_at_ns"] > 0
+    assert cut["observed"]["blocked"] is True and cut["observed"]["probe"]["to"] == "10.0.0.1:9077"
     assert not run_module(network_partition, {"isolate_from": ["10.0.0.2", "10.0.0.1"]})["changed"]
     assert run_module(network_partition, {"state": "absent"})["changed"]
     assert not run_module(network_partition, {"state": "absent"})["changed"]
     assert run_module(network_partition, {"isolate_from": ["nope"]})["failed"]
     assert run_module(network_partition, {"state": "present"})["failed"]
+    assert run_module(network_partition, {"isolate_from": ["10.0.0.1"], "observe_port": 70000})["failed"]
 
 
 # ---------------------------------------------------------------- S1 as the campaign runs it: every write kind
@@ -401,8 +559,8 @@ def test_s1_every_write_kind_green(run_module: Runner, pki: PKI, cluster: FakeCl
     ("delete_not_applied", "deleted write(s) held again"),
     ("bulk_500", "bulk create through node-a answered 500"),
 ])
-def test_s1_red_when_a_write_kind_is_not_replicated(run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path,
-                                                     fault: str, cause: str) -> None:
+def test_s1_red_when_a_write_kind_is_not_replicated(
+        run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path, fault: str, cause: str) -> None:
     cluster = make_cluster(faults={fault})
     ev = s1_whole(run_module, pki, cluster, str(tmp_path / "s1.jsonl"))["ev"]
     assert not ev["pass"] and any(cause in r for r in ev["reasons"]), ev["reasons"]

@@ -17,6 +17,7 @@ from ansible_collections.aimemory.swarm.plugins.modules import (
     memory_convergence,
     memory_workload,
     mtls_probe,
+    port_probe,
 )
 
 from tests.standin.cluster import AGENT, API_KEY, Cluster
@@ -71,11 +72,12 @@ def s3(run: Runner, c: Cluster, hist: str) -> dict[str, Any]:
                "expect": "refused"},
               {"name": "no_cert", "expect": "refused"},
               {"name": "control", "cert": str(c.client.cert), "key": str(c.client.key), "expect": "allowed"}]
-    run(mtls_probe, {"nodes": endpoints(c), "ca_cert": str(c.ca.path), "api_key": API_KEY, "agent_id": AGENT,
-                     "namespace": "s3", "history": hist, "identities": idents})
+    # the module walks the whole route table by default; the checker is told which table to require
+    run(mtls_probe, {"nodes": endpoints(c), "ca_cert": str(c.ca.path), "api_key": API_KEY,
+                     "agent_id": "ai:s3-prober", "namespace": "s3", "history": hist, "identities": idents})
     return run(history_check, {"history": hist, "check": "s3_mtls_allowlist", "kind": "mtls_allowlist",
                                "params": {"identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"],
-                                          "control": "control", "nodes": NODES}})
+                                          "control": "control", "nodes": NODES, "route_table": "ai-memory-0.7.0"}})
 
 
 def test_s1_and_s3_green(run_module: Runner, standin: Callable[..., Cluster], tmp_path: Path) -> None:
@@ -110,9 +112,13 @@ def test_s2_shortfall_and_catch_up(run_module: Runner, standin: Callable[..., Cl
     c = standin()
     hist = str(tmp_path / "s2.jsonl")
     leader = endpoints(c, ["node-a"])
-    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"]})
     node(c, "node-b").stop(signal.SIGINT)
     node(c, "node-c").stop(signal.SIGINT)
+    down = run_module(port_probe, {"targets": endpoints(c, ["node-b", "node-c"]), "expect": "refused",
+                                   "deadline": 10})
+    assert down["observed"]["refused"], down["observed"]
+    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-b", "node-c"],
+                               "at": down["observed_at_ns"], "observed": down["observed"]})
     short = run_module(memory_workload, {"leaders": leader, "count": 2, "namespace": "s2",
                                          "title_prefix": "s2-short", "step": "shortfall", "history": hist,
                                          **args(c)})

@@ -39,8 +39,8 @@ def test_nightly_197_is_the_only_choice_for_rust_version_196_on_this_machine() -
 
 
 def test_a_release_is_preferred_to_a_nightly_and_the_newest_release_wins() -> None:
-    tcs = this_machine() + [parse_rustc_vv(f"1.96.0-{HOST}", vv("1.96.0")), parse_rustc_vv(f"1.98.1-{HOST}",
-                                                                                          vv("1.98.1"))]
+    tcs = this_machine() + [parse_rustc_vv(f"1.96.0-{HOST}", vv("1.96.0")),
+                            parse_rustc_vv(f"1.98.1-{HOST}", vv("1.98.1"))]
     assert choose(tcs, Version.parse("1.96")).toolchain.short_name == "1.98.1"  # type: ignore[union-attr]
     assert choose(tcs, Version.parse("1.95")).toolchain.short_name == "1.98.1"  # type: ignore[union-attr]
 
