@@ -283,6 +283,23 @@ def is_expired(mem: dict[str, Any], at: datetime | None = None) -> bool:
     return bool(exp) and parse_ts(exp) <= (at or now())
 
 
+def merge_remote(incoming: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
+    """The row a newer memory from a peer leaves: the incoming one, under the id this node keeps for its title and
+    namespace, its tier never downgraded, its access count never lowered, its owner kept. Unlike ai-memory 0.7.0
+    (whose upsert keeps the greater priority and confidence: finding update-cannot-lower-priority), a replicated
+    update may lower a priority (docs/standin.md, "The real 0.7.0's findings are not imitated")."""
+    merged = dict(incoming)
+    merged["id"] = existing["id"]  # a peer keeps its own id for the same title+namespace
+    if TIER_RANK[existing["tier"]] > TIER_RANK[merged["tier"]]:
+        merged["tier"] = existing["tier"]
+    merged["access_count"] = max(existing.get("access_count") or 0, merged.get("access_count") or 0)
+    meta = dict(merged.get("metadata") or {})
+    if (existing.get("metadata") or {}).get("agent_id"):
+        meta["agent_id"] = existing["metadata"]["agent_id"]
+    merged["metadata"] = meta
+    return merged
+
+
 def newer(incoming: dict[str, Any], existing: dict[str, Any]) -> bool:
     """insert_if_newer ordering: newer updated_at wins, tie-break on the larger id."""
     a, b = ns_of(incoming["updated_at"]), ns_of(existing["updated_at"])

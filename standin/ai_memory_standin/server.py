@@ -484,9 +484,10 @@ class Handler(BaseHTTPRequestHandler):
             self.app.store.put(mem)
         except Conflict as exc:  # a new title taken in the namespace (raised by the postgres store)
             raise HttpError(409, {"code": "CONFLICT", "error": str(exc), "existing_id": exc.existing_id}) from exc
+        written = self.app.store.get(mem["id"]) or mem  # the answer: the row as this node wrote it
         if self.app.store.backend != "postgres":  # the real's postgres branch does not fan an update out
-            self.app.replicate({"memories": [mem]}, mem["id"])
-        return public_view(self.app.store.get(mem["id"]) or mem)
+            self.app.replicate({"memories": [written]}, mem["id"])
+        return public_view(written)
 
     def _check_version(self, mem: dict[str, Any]) -> None:
         """If-Match: "<version>" (optimistic concurrency): 409 with the real's conflict body on a mismatch."""

@@ -197,3 +197,39 @@ def test_a_row_stamped_in_the_future_does_not_move_the_catch_up_watermark_past_n
     finally:
         fed.stop(0)
         store.close()
+
+
+def test_a_replicated_update_may_lower_a_priority_and_concurrent_updates_settle_on_the_later(
+        cluster: Cluster) -> None:
+    """The stand-in once kept the greater priority when it applied a peer's update (0.7.0's finding
+    update-cannot-lower-priority, which the stand-in does not imitate), and answered an update with the row as the
+    fan-out left it, so two concurrent updates through two nodes could both answer the other's stamp."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"title": "prio", "content": "high", "namespace": "u", "scope": "collective", "priority": 9}
+    created = cluster.nodes[0].request("POST", "/api/v1/memories", body)
+    assert created.status == 201, created.body
+    mem_id = created.body["id"]
+    lowered = cluster.nodes[1].request("PUT", f"/api/v1/memories/{mem_id}", {"priority": 2})
+    assert lowered.status == 200 and lowered.body["priority"] == 2, lowered.body
+
+    def priority(node) -> int | None:  # type: ignore[no-untyped-def]
+        got = node.request("GET", f"/api/v1/memories/{mem_id}")
+        return got.body["memory"]["priority"] if got.status == 200 else None
+
+    for node in cluster.nodes:
+        assert wait_for(lambda n=node: priority(n) == 2, 5), (node, priority(node))
+    # two updates at once through two nodes: each answers its own write; every node ends with the later one
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda i: cluster.nodes[i].request("PUT", f"/api/v1/memories/{mem_id}",
+                                                                  {"content": f"through {i}"}), (0, 2)))
+    assert [a.status for a in answers] == [200, 200]
+    assert [a.body["content"] for a in answers] == ["through 0", "through 2"]
+    later = max(answers, key=lambda a: (a.body["updated_at"], a.body["id"])).body["content"]
+
+    def content(node) -> str | None:  # type: ignore[no-untyped-def]
+        got = node.request("GET", f"/api/v1/memories/{mem_id}")
+        return got.body["memory"]["content"] if got.status == 200 else None
+
+    for node in cluster.nodes:
+        assert wait_for(lambda n=node: content(n) == later, 5), (node, content(node), later)

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from ai_memory_standin import SCHEMA_VERSION
 from ai_memory_standin.links import RELATION_SHAPE, RELATIONS
-from ai_memory_standin.models import TIER_RANK, TIER_TTL, at_microseconds, newer, render_ns, stamp
+from ai_memory_standin.models import TIER_TTL, at_microseconds, merge_remote, newer, render_ns, stamp
 from ai_memory_standin.store import Ambiguous, Conflict, StoreError, redact_url
 
 try:
@@ -512,26 +512,13 @@ class PostgresStore:
             existing = row[0]
             if not newer(mem, existing):
                 return "noop"
-            merged = self._merge(mem, existing)
+            merged = merge_remote(mem, existing)
             conn.execute("UPDATE memories SET namespace = %s, title = %s, tier = %s, created_at = %s::timestamptz, "
                          "updated_at = %s::timestamptz, expires_at = %s::timestamptz, agent_id = %s, "
                          "standin_hidden = %s, version = %s, body = %s::jsonb WHERE id = %s",
                          (*_params(merged, hidden)[1:], existing["id"]))
             return "applied"
 
-    @staticmethod
-    def _merge(mem: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
-        merged = dict(mem)
-        merged["id"] = existing["id"]  # a peer keeps its own id for the same title+namespace
-        if TIER_RANK[existing["tier"]] > TIER_RANK[merged["tier"]]:
-            merged["tier"] = existing["tier"]
-        for key in ("priority", "confidence", "access_count"):
-            merged[key] = max(existing.get(key) or 0, merged.get(key) or 0)
-        meta = dict(merged.get("metadata") or {})
-        if (existing.get("metadata") or {}).get("agent_id"):
-            meta["agent_id"] = existing["metadata"]["agent_id"]
-        merged["metadata"] = meta
-        return merged
 
     # --- links ---------------------------------------------------------------------------------------
     def exists(self, mem_id: str) -> bool:

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION
-from ai_memory_standin.models import effective_expires_at, newer
+from ai_memory_standin.models import effective_expires_at, merge_remote, newer
 from ai_memory_standin.store import Ambiguous, Conflict, StoreError
 
 SCHEMA = """
@@ -218,18 +218,7 @@ class SqliteStore:
                 if not newer(mem, existing):
                     outcome = "noop"
                 else:
-                    merged = dict(mem)
-                    merged["id"] = existing["id"]  # a peer keeps its own id for the same title+namespace
-                    from ai_memory_standin.models import TIER_RANK
-
-                    if TIER_RANK[existing["tier"]] > TIER_RANK[merged["tier"]]:
-                        merged["tier"] = existing["tier"]
-                    for key in ("priority", "confidence", "access_count"):
-                        merged[key] = max(existing.get(key) or 0, merged.get(key) or 0)
-                    meta = dict(merged.get("metadata") or {})
-                    if (existing.get("metadata") or {}).get("agent_id"):
-                        meta["agent_id"] = existing["metadata"]["agent_id"]
-                    merged["metadata"] = meta
+                    merged = merge_remote(mem, existing)
                     conn.execute("DELETE FROM memories WHERE id=?", (existing["id"],))
                     conn.execute("INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)", self._row(merged, hidden))
                     outcome = "applied"

@@ -152,7 +152,9 @@ def test_writes_during_an_outage_converge_after_restart(run_module: Runner, stan
     c = standin()
     hist = str(tmp_path / "s4.jsonl")
     node(c, "node-c").stop(signal.SIGINT)
-    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-c"]})
+    down = run_module(port_probe, {"targets": endpoints(c, ["node-c"]), "expect": "refused", "deadline": 10})
+    run_module(history_event, {"history": hist, "f": "stop", "value": ["node-c"], "at": down["observed_at_ns"],
+                               "observed": down["observed"]})
     wl = run_module(memory_workload, {"leaders": endpoints(c, ["node-a", "node-b"]), "count": 12,
                                       "concurrency": 2, "namespace": "s4", "history": hist, **args(c)})
     assert wl["ok"] == 12
