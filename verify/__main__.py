@@ -12,6 +12,7 @@ from verify.evidence import update_latest, write_json_atomic
 from verify.provenance import build, load_facts
 from verify.report import write_report
 from verify.summary import main_summarize, now
+from verify.tamper import tamper
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidence-dir", type=Path, required=True)
     p = sub.add_parser("report", help="render index.html from campaign-summary.json")
     p.add_argument("--evidence-dir", type=Path, required=True)
+    p = sub.add_parser("tamper", help="corrupt copies of a green campaign's evidence, one seeded corruption each, "
+                                      "and name every corruption the verdict does not catch (exit 1 if any)")
+    p.add_argument("--evidence-dir", type=Path, required=True)
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "init":
@@ -57,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "summarize":
             return main_summarize(args.evidence_dir)
+        if args.cmd == "tamper":
+            result = tamper(args.evidence_dir, count=args.count, seed=args.seed)
+            print(json.dumps(result, indent=1))
+            print(f"{result['caught']} of {result['corruptions']} corruptions caught", file=sys.stderr)
+            return 1 if result["missed"] else 0
         print(write_report(args.evidence_dir))
         return 0
     except (OSError, ValueError, KeyError) as exc:

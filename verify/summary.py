@@ -82,6 +82,14 @@ def pin_problems(name: str, doc: dict[str, Any], pinned: dict[str, Any]) -> list
     return problems
 
 
+def _fraction(fig: dict[str, Any]) -> list[Any]:
+    return [fig.get("numerator"), fig.get("denominator"), fig.get("threshold"), fig.get("comparison")]
+
+
+def _fraction_text(fig: dict[str, Any] | None) -> str:
+    return "no such figure" if fig is None else f"{fig.get('numerator')}/{fig.get('denominator')}"
+
+
 def judge_check(name: str, loaded: Loaded, reg: Any, pinned: dict[str, Any] | None = None) -> dict[str, Any]:
     """One declared check. ``pinned``: its declaration (``{kind, params}`` from campaign.json), which the
     recomputation uses whatever the evidence file says; a file that says otherwise is red (``pin_mismatch``)."""
@@ -116,6 +124,15 @@ def judge_check(name: str, loaded: Loaded, reg: Any, pinned: dict[str, Any] | No
             entry["status"] = "recomputed_mismatch"
     elif not recomputed["valid"] and entry["status"] == "pin_mismatch":
         reasons += [f"recomputed as declared: {r}" for r in recomputed["reasons"][:3]]
+    # every figure the file claims is the figure its history gives (a measurement without a threshold included)
+    claimed_figures, history_figures = doc["figures"], recomputed.get("figures") or {}
+    for fname in sorted(set(claimed_figures) | set(history_figures)):
+        mine, theirs = claimed_figures.get(fname), history_figures.get(fname)
+        if mine is None or theirs is None or not same(_fraction(mine), _fraction(theirs)):
+            reasons.append(f"figure {fname}: the file claims {_fraction_text(mine)}, its history gives "
+                           f"{_fraction_text(theirs)}")
+            if entry["status"] == "ok":
+                entry["status"] = "recomputed_mismatch"
     shipgate = recomputed.get("shipgate")
     if isinstance(shipgate, dict):
         # a ship-gate artifact: its ship-gate keys (read by the ship-gate's dashboards) must be what its history says
@@ -288,7 +305,8 @@ def read_check_errors(path: Path) -> tuple[dict[str, Any], str | None]:
     object of check names to errors (the verdict play writes ``{}`` when there is none); empty or garbled, it
     might be hiding one."""
     if not path.is_file():
-        return {}, None
+        return {}, ("check-errors.json is missing (the verdict play writes it, {} when every check completed): "
+                    "a check that could not complete would go unnamed")
     try:
         doc = json.loads(path.read_text())
     except ValueError as exc:

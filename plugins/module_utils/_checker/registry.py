@@ -15,6 +15,7 @@ from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.backend import migration, postgres_backend
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.chaos import chaos
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.completeness import completeness_problems
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import convergence
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.federation import federation
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.mtls import mtls_allowlist
@@ -111,5 +112,6 @@ def check(kind: str, history: list[dict[str, Any]], params: dict[str, Any]) -> d
     except Exception as exc:  # a history or params the checker cannot read is a red verdict, never a crash
         return {"valid": False, "reasons": [f"checker {kind} could not read the history or params: {exc!r}"],
                 "figures": {}}
-    reasons = [f"damaged history: {p}" for p in damage] + [str(r) for r in result.get("reasons", [])]
+    reasons = ([f"damaged history: {p}" for p in damage] + completeness_problems(kind, history)
+               + [str(r) for r in result.get("reasons", [])])
     return {**result, "valid": not reasons, "reasons": reasons, "figures": result.get("figures", {})}

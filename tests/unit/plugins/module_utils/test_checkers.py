@@ -603,7 +603,7 @@ def test_zero_acknowledged_writes_is_invalid() -> None:
 
 def test_partition_convergence_needs_the_fault() -> None:
     h = s4_history()
-    ops = [op for op in h.ops if op["process"] != "nemesis"]
+    ops = [{**op, "index": i} for i, op in enumerate(op for op in h.ops if op["process"] != "nemesis")]
     result = judged("partition_convergence", ops, S4)
     assert has(result, "no 'partition' nemesis op") and has(result, "no 'heal' nemesis op")
     assert judged("convergence", ops, S4)["valid"]  # plain convergence asks for no fault
