@@ -338,8 +338,9 @@ def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
 
 def _describe_sqlite(path: str, embedding_dim: int) -> dict[str, Any]:
     with contextlib.closing(sqlite3.connect(path, timeout=5.0)) as conn:
+        # the stand-in's own bookkeeping (standin_*) is not part of the schema it imitates
         rows = conn.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
-                            "ORDER BY name").fetchall()
+                            "AND name NOT LIKE 'standin\\_%' ESCAPE '\\' ORDER BY name").fetchall()
     return {"kind": "sqlite", "tables": [n for t, n in rows if t == "table"],
             "views": [n for t, n in rows if t == "view"], "functions": [],
             "indices": [n for t, n in rows if t == "index"], "extensions": [], "age_projection_created": False,

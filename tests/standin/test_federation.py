@@ -233,3 +233,27 @@ def test_a_replicated_update_may_lower_a_priority_and_concurrent_updates_settle_
 
     for node in cluster.nodes:
         assert wait_for(lambda n=node: content(n) == later, 5), (node, content(node), later)
+
+
+
+def test_a_deleted_memory_is_not_brought_back_by_a_late_copy(cluster: Cluster) -> None:
+    """The stand-in had no tombstones (as 0.7.0 has none: finding delete-undone-by-replication, not imitated): a
+    peer that took a memory's delete before the memory's own push (a retried push, a catch-up) applied the late
+    copy, and catch-up copied it back to the others. The receive path, as a peer drives it: the deletion first,
+    then the memory; and a memory deleted through the API, pushed again."""
+    node = cluster.nodes[2]
+    mem = node.request("POST", "/api/v1/memories", {"title": "kept", "content": "x", "namespace": "tomb",
+                                                     "scope": "collective"})
+    assert mem.status == 201
+    row = node.request("GET", f"/api/v1/memories/{mem.body['id']}").body["memory"]
+    ghost = {**row, "id": "0" * 8 + row["id"][8:], "title": "ghost"}
+    push = {"sender_agent_id": "ai:peer-test"}
+    first = node.request("POST", "/api/v1/sync/push", {**push, "memories": [], "deletions": [ghost["id"]]})
+    assert first.status == 200, first.body
+    late = node.request("POST", "/api/v1/sync/push", {**push, "memories": [ghost]})
+    assert late.status == 200 and late.body["applied"] == 0, late.body
+    assert not on_node(node, ghost["id"])
+    assert node.request("DELETE", f"/api/v1/memories/{row['id']}").status == 200
+    again = node.request("POST", "/api/v1/sync/push", {**push, "memories": [row]})
+    assert again.status == 200 and again.body["applied"] == 0, again.body
+    assert not on_node(node, row["id"])

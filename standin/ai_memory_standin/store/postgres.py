@@ -113,6 +113,7 @@ def schema_ddl(embedding_dim: int) -> list[str]:
             CONSTRAINT memory_links_relation_check
                 CHECK (relation IN ({", ".join(f"'{r}'" for r in RELATIONS)})))""",
         "CREATE INDEX IF NOT EXISTS memory_links_target ON memory_links (target_id)",
+        "CREATE TABLE IF NOT EXISTS standin_tombstones (id text PRIMARY KEY, deleted_at timestamptz NOT NULL)",
     ]
 
 
@@ -480,8 +481,11 @@ class PostgresStore:
 
     def delete(self, mem_id: str) -> bool:
         """The row (its links go with it: ON DELETE CASCADE); the graph keeps its vertices and edges."""
-        with self._pool.connection() as conn:
-            return bool(conn.execute("DELETE FROM memories WHERE id = %s", (mem_id,)).rowcount > 0)
+        with self._tx() as conn:
+            deleted = conn.execute("DELETE FROM memories WHERE id = %s", (mem_id,)).rowcount > 0
+            # a tombstone: a copy of the memory replicated later (a retried push, catch-up) is not applied again
+            conn.execute("INSERT INTO standin_tombstones VALUES (%s, now()) ON CONFLICT DO NOTHING", (mem_id,))
+            return bool(deleted)
 
     def apply_remote(self, mem: dict[str, Any], hidden: bool = False) -> str:
         """insert_if_newer: upsert on (title, namespace); newer updated_at wins; tier never downgrades.
@@ -499,6 +503,8 @@ class PostgresStore:
 
     def _apply_once(self, mem: dict[str, Any], hidden: bool) -> str | None:
         with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM standin_tombstones WHERE id = %s", (mem["id"],)).fetchone():
+                return "noop"  # deleted here: a late copy does not bring it back
             row = conn.execute(f"SELECT {ROW} FROM memories WHERE title = %s AND namespace = %s FOR UPDATE",
                                (mem["title"], mem["namespace"])).fetchone()
             if row is None:
@@ -638,13 +644,14 @@ class PostgresStore:
         """What schema-init reports (contract §5.3), read from the catalogs of the store's schema."""
         schema = "current_schema()"
         tables = self._all("SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                           f"{schema} AND table_type = 'BASE TABLE' ORDER BY 1")
+                           f"{schema} AND table_type = 'BASE TABLE' AND left(table_name, 8) <> 'standin_' ORDER BY 1")
         views = self._all(f"SELECT table_name FROM information_schema.views WHERE table_schema = {schema} ORDER BY 1")
         functions = self._all("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                               f"WHERE n.nspname = {schema} AND NOT EXISTS (SELECT 1 FROM pg_depend d "
                               "WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e') "
                               "ORDER BY 1")  # the store's own functions, not those of extensions
-        indices = self._all(f"SELECT indexname FROM pg_indexes WHERE schemaname = {schema} ORDER BY 1")
+        indices = self._all(f"SELECT indexname FROM pg_indexes WHERE schemaname = {schema} "
+                            "AND left(indexname, 8) <> 'standin_' ORDER BY 1")
         extensions = self._all("SELECT extname FROM pg_extension ORDER BY 1")
         # an AGE graph is a schema of its own name (pg_namespace is readable by every role, ag_graph is not)
         graph = self.age and self._one("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (GRAPH,))[0] > 0

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION
-from ai_memory_standin.models import effective_expires_at, merge_remote, newer
+from ai_memory_standin.models import effective_expires_at, merge_remote, newer, stamp
 from ai_memory_standin.store import Ambiguous, Conflict, StoreError
 
 SCHEMA = """
@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS memory_links (
     PRIMARY KEY (source_id, target_id, relation)
 );
 CREATE INDEX IF NOT EXISTS memory_links_target ON memory_links (target_id);
+CREATE TABLE IF NOT EXISTS standin_tombstones (id TEXT PRIMARY KEY, deleted_at TEXT NOT NULL);
 """
 LINK_COLUMNS = ("source_id", "target_id", "relation", "created_at", "valid_from", "valid_until", "observed_by",
                 "signature", "attest_level")
@@ -160,6 +161,8 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             deleted = conn.execute("DELETE FROM memories WHERE id=?", (mem_id,)).rowcount > 0
+            # a tombstone: a copy of the memory replicated later (a retried push, catch-up) is not applied again
+            conn.execute("INSERT OR IGNORE INTO standin_tombstones VALUES (?, ?)", (mem_id, stamp()))
             conn.execute("DELETE FROM memory_links WHERE source_id=? OR target_id=?", (mem_id, mem_id))
             conn.execute("COMMIT")
         except BaseException:
@@ -210,7 +213,9 @@ class SqliteStore:
                                (mem["title"], mem["namespace"])).fetchone()
             if row is None:
                 row = conn.execute("SELECT body FROM memories WHERE id=?", (mem["id"],)).fetchone()
-            if row is None:
+            if conn.execute("SELECT 1 FROM standin_tombstones WHERE id=?", (mem["id"],)).fetchone():
+                outcome = "noop"  # deleted here: a late copy does not bring it back
+            elif row is None:
                 conn.execute("INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)", self._row(mem, hidden))
                 outcome = "applied"
             else:
