@@ -65,8 +65,9 @@ def plan(evidence_dir: Path, count: int, seed: int) -> list[Corruption]:
                                              (_load(evidence_dir / f).get("figures") or {}).values())]
     # plays.json (play timings) is optional: a campaign run without the timing callback has none; present, it must
     # be well formed
-    targets = {"delete_file": [f for f in files if f != "plays.json"], "empty_file": files, "garble_file": files, "drop_op": with_history,
-               "flip_op_to_fail": with_history, "cut_history_half": with_history, "w_to_1": with_w,
+    targets = {"delete_file": [f for f in files if f != "plays.json"], "empty_file": files, "garble_file": files,
+               "drop_op": with_history, "flip_op_to_fail": with_history, "cut_history_half": with_history,
+               "w_to_1": with_w,
                "lower_numerator": with_figures}
     out: list[Corruption] = []
     kinds = [k for k in KINDS if targets[k]]
