@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ansible_collections.aimemory.swarm.plugins.module_utils import _attest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -123,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        body = self._body() if method == "POST" else None
+        body = self._body() if method in ("POST", "PUT") else None
         self.server.requests.append((method, self.path, dict(self.headers.items()), body))
         special = url.path.rstrip("/")
         if special == "/slow":
@@ -160,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
 
 
 def echo_app(name: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
@@ -224,14 +228,29 @@ class TinyServer(ThreadingHTTPServer):
 # ---------------------------------------------------------------- fake cluster
 
 
+class _Refused(Exception):
+    pass
+
+
 class FakeCluster:
     """N fake ai-memory nodes with W-of-N quorum writes. Fault switches (``faults``): ``drop_fanout`` (the last node
     never gets anything), ``phantom_ack`` (one ack too many), ``ack_without_quorum`` (201 on a shortfall),
     ``no_retry_after``, ``extra_body_key``, ``no_catchup`` (owed writes never arrive), ``accept_any`` (no
-    allowlist). ``page_cap`` caps list pages below the requested limit (the ship-gate's default of 20)."""
+    allowlist). ``page_cap`` caps list pages below the requested limit (the ship-gate's default of 20).
+
+    ``attestation`` (a signature scheme) makes the nodes verify signed creates as ai-memory 0.10.0 does: agents
+    registered through ``POST /api/v1/agents`` (fanned out), keys bound per node through ``PUT
+    /api/v1/agents/{id}/pubkey``; with ``require`` an unsigned create or one of an agent without a bound key is 403
+    ``ATTESTATION_FAILED``; a signature that does not verify always is; peers re-verify the relay copy
+    (``metadata.write_signature``) against their own binding; ``emit_signature`` (a fixed release) relays the
+    signature the leader verified even when the client sent it in the body only (0.10.0 does not: False).
+    Fault ``accept_unsigned`` takes unsigned creates."""
 
     def __init__(self, pki: PKI, names: tuple[str, ...] = ("node-a", "node-b", "node-c"), w: int = 2,
-                 faults: set[str] | None = None, page_cap: int = 1000, catchup_delay: float = 0.3) -> None:
+                 faults: set[str] | None = None, page_cap: int = 1000, catchup_delay: float = 0.3,
+                 attestation: str | None = None, require: bool = True, emit_signature: bool = True) -> None:
+        self.attestation, self.require, self.emit_signature = attestation, require, emit_signature
+        self.agents: dict[str, dict[str, bytes | None]] = {n: {} for n in names}
         self.pki, self.names, self.w = pki, list(names), w
         self.faults = set(faults or ())
         self.page_cap, self.catchup_delay = page_cap, catchup_delay
@@ -314,7 +333,25 @@ class FakeCluster:
         with self.lock:
             store = self.stores[name]
             if path == "/api/v1/memories" and method == "POST":
-                return self._create(name, body)
+                return self._create(name, body, headers.get("x-agent-id", ""))
+            if path == "/api/v1/agents" and method == "POST":
+                for node in self.names:
+                    if node == name or self._reachable(name, node):
+                        self.agents[node].setdefault(str((body or {}).get("agent_id")), None)
+                return 201, {}, {"registered": True, "agent_id": (body or {}).get("agent_id")}
+            if path.startswith("/api/v1/agents/") and path.endswith("/pubkey") and method == "PUT":
+                agent = path.split("/")[4].replace("%3A", ":")
+                if headers.get("x-agent-id") != AGENT:
+                    return 403, {}, {"error": "admin role required"}
+                if agent not in self.agents[name]:
+                    return 500, {}, {"error": f"cannot bind pubkey: agent '{agent}' is not registered"}
+                self.agents[name][agent] = _attest.raw_public_key(str((body or {}).get("pubkey_b64")))
+                return 200, {}, {"bound": True, "agent_id": agent}
+            if path == "/api/v1/memories" and method == "GET" and query.get("namespace") == ["_agents"]:
+                rows = [{"id": f"reg-{a}", "title": f"agent:{a}", "namespace": "_agents",
+                         "metadata": {"agent_pubkey": _attest.public_b64(k)} if k else {}}
+                        for a, k in sorted(self.agents[name].items())]
+                return 200, {}, {"memories": rows, "count": len(rows)}
             if path == "/api/v1/memories" and method == "GET":
                 ns = query.get("namespace", [None])[0]
                 limit = min(int(query.get("limit", ["20"])[0]), self.page_cap)
@@ -327,15 +364,37 @@ class FakeCluster:
                 return (200, {}, {"memory": mem, "links": []}) if mem else (404, {}, {"error": "not found"})
         return 404, {}, {"error": "not found"}
 
-    def _create(self, name: str, body: Any) -> tuple[int, dict[str, str], Any]:
+    def _attest(self, node: str, agent: str, body: dict[str, Any], signature: str | None) -> str | None:
+        """The attest level ``node`` stamps, or raises _Refused."""
+        bound = self.agents[node].get(agent)
+        if signature and bound:
+            if not _attest.verify(bound, self.attestation or "", agent, {**body, "signature": signature}):
+                raise _Refused("write signature did not verify against the agent's bound public key")
+            return "agent_attested"
+        if self.require and "accept_unsigned" not in self.faults:
+            raise _Refused("agent attestation is required but this write is unsigned or the agent has no bound key")
+        return "claimed" if signature else None
+
+    def _create(self, name: str, body: Any, agent: str = AGENT) -> tuple[int, dict[str, str], Any]:
         if not isinstance(body, dict) or not body.get("title") or not body.get("content"):
             return 400, {}, {"error": "title and content are required"}
         ns = body.get("namespace", "global")
         store = self.stores[name]
         if any(m["title"] == body["title"] and m["namespace"] == ns for m in store.values()):
             return 409, {}, {"code": "CONFLICT", "error": "memory with title already exists"}
+        metadata: dict[str, Any] = {"scope": body.get("scope", "private"), "agent_id": agent}
+        level = None
+        if self.attestation:
+            try:
+                level = self._attest(name, agent, body, body.get("signature"))
+            except _Refused as exc:
+                return 403, {}, {"code": "ATTESTATION_FAILED", "error": f"agent attestation failed: {exc}"}
+            metadata.update({k: v for k, v in (body.get("metadata") or {}).items() if k == "write_signature"})
         mem = {"id": str(uuid.uuid4()), "title": body["title"], "content": body["content"], "namespace": ns,
-               "tier": body.get("tier", "mid"), "metadata": {"scope": body.get("scope", "private")}}
+               "tier": body.get("tier", "mid"), "metadata": metadata,
+               "created_at": body.get("created_at") or "2026-12-02T09:00:00+00:00"}
+        if level:
+            metadata["attest_level"] = level
         store[mem["id"]] = mem
         got = 1
         for peer in self.names:
@@ -344,7 +403,14 @@ class FakeCluster:
             if "drop_fanout" in self.faults and peer == self.names[-1]:
                 continue
             if self._reachable(name, peer):
-                self.stores[peer][mem["id"]] = dict(mem)
+                copy = json.loads(json.dumps(mem))
+                if self.attestation and level:
+                    relayed = copy["metadata"].get("write_signature") or (
+                        body.get("signature") if self.emit_signature else None)
+                    bound = self.agents[peer].get(agent)
+                    copy["metadata"]["attest_level"] = ("agent_attested" if relayed and bound and _attest.verify(
+                        bound, self.attestation, agent, {**body, "signature": relayed}) else "claimed")
+                self.stores[peer][mem["id"]] = copy
                 got += 1
             else:
                 self.owed[peer].append(mem)
