@@ -105,6 +105,16 @@ def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> di
             "not_reproduced": sorted(f["id"] for f in findings if f["id"] not in seen)}
 
 
+def posture_label(prov: dict[str, Any] | None) -> str | None:
+    """The write-attestation posture the nodes ran, as the reports print it ("attested (the release's default)",
+    "permissive (AI_MEMORY_REQUIRE_AGENT_ATTESTATION=0, not the release's default attested)"); None when the
+    campaign recorded none (earlier evidence)."""
+    posture = (prov or {}).get("posture") or ((prov or {}).get("settings") or {}).get("posture")
+    if isinstance(posture, dict):
+        return str(posture.get("label") or posture.get("posture"))
+    return str(posture) if posture else None
+
+
 def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
     reasons: list[str] = []
     campaign = load(evidence_dir / "campaign.json", "campaign")
@@ -153,6 +163,8 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         "overall_pass": overall,
         "reasons": reasons,
         "reds": classify_reds(reasons, (prov or {}).get("expectations")),
+        "posture": posture_label(prov),
+        "not_judged": (prov or {}).get("not_judged") or {},
         "declared_checks": declared,
         "checks": checks,
         "undeclared_files": undeclared,
@@ -178,6 +190,10 @@ def main_summarize(evidence_dir: Path) -> int:
     for reason in summary["reasons"]:
         if not any(reason.startswith(f"{n}:") for n in summary["checks"]):
             print(f"FAIL  {reason}")
+    if summary["posture"]:
+        print(f"POSTURE {summary['posture']}")
+    for name, why in sorted(summary["not_judged"].items()):
+        print(f"NOT JUDGED  {name}: {why}")
     print(f"VERDICT {'GREEN' if summary['overall_pass'] else 'RED'}: {evidence_dir / 'campaign-summary.json'}")
     return 0 if summary["overall_pass"] else 1
 
