@@ -83,20 +83,52 @@ _FULL_0100_ADDED = [
     "memory_routine_list", "memory_routine_run", "memory_routine_status", "memory_signal_ack",
     "memory_signal_inbox", "memory_signal_read", "memory_signal_send", "memory_signal_thread"]
 
-# A finding: ``check`` is a pattern of check names, ``match`` the texts every red reason of it contains.
+# A finding: ``check`` is a pattern of check names, ``matches`` alternatives of texts a red reason of it contains
+# (all the texts of one alternative).
 DEFAULT_TIER_OFFLINE = {
     "id": "default-tier-recall-hangs-offline",
     "check": "phase1-*",
-    "match": ["cli_recall_default_tier:", "did not return within"],
+    "matches": [["cli_recall_default_tier:", "did not return within"]],
     "summary": "`ai-memory recall` with the product's default tier (semantic) on a host without network never "
                "returns and prints nothing: it waits for the MiniLM embedding model it cannot fetch (900 s tried). "
                "The daemon degrades to keyword; the CLI does not. Configure tier = \"keyword\" on offline hosts.",
 }
 
+DELETE_UNDONE = {
+    "id": "delete-undone-by-replication",
+    "check": "s1_quorum_write",
+    "matches": [["deleted write(s) held again"]],
+    "summary": "A delete acknowledged with 200 (and held by every node right after) comes back: the push "
+               "dead-letter queue replays the memory's create to a peer that had not acked it in time (0.7.0 queues "
+               "every peer not yet acked when the quorum is met), and catch-up copies it back to the others. "
+               "There are no tombstones (seen on 45 of 100 deletes).",
+}
+UPDATE_PRIORITY_KEPT = {
+    "id": "update-cannot-lower-priority",
+    "check": "s1_quorum_write",
+    "matches": [["present with other content than last written, differing in priority:"],
+                ["update acknowledgement(s) held by fewer than W=", "the others holding other(priority)"]],
+    "summary": "An update that lowers a memory's priority is acknowledged with 200 (the answer shows the new "
+               "priority) but peers apply it through the upsert that keeps the greater priority (GREATEST, #1629), "
+               "and catch-up brings the greater one back to the node that acknowledged it: every node ends with "
+               "the old priority while content, tags and metadata did change.",
+}
+
+CATCHUP_CONFIDENCE_SOURCE = {
+    "id": "catch-up-rewrites-confidence-source",
+    "check": "*",
+    "matches": [["whose nodes hold different records, differing in confidence_source:"]],
+    "summary": "A memory that reaches a peer through catch-up or the push dead-letter replay (the peer was "
+               "paused, partitioned or down when it was written) is stored there with confidence_source "
+               "'caller_provided' where the node that took the write has 'default': replicas of one memory "
+               "disagree, permanently.",
+}
+
 ATTESTATION_NOT_RELAYED = {
     "id": "signed-write-attestation-not-relayed",
     "check": "attestation",
-    "match": ["signed_body_only through", "the attestation did not replicate", "the signature was sent in the body"],
+    "matches": [["signed_body_only through", "the attestation did not replicate",
+                 "the signature was sent in the body"]],
     "summary": "A write signed as the HTTP API documents it (`signature` and `created_at` in the body of "
                "POST /api/v1/memories) is verified by the node that takes it and stamped "
                "metadata.attest_level = \"agent_attested\" there, but the node does not relay the signature to its "
@@ -124,7 +156,7 @@ RELEASES: dict[str, dict[str, Any]] = {
         "http_write_signature": "ai-memory/write/v0",
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
-        "known_findings": [DEFAULT_TIER_OFFLINE],
+        "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT, CATCHUP_CONFIDENCE_SOURCE],
     },
     "0.10.0": {
         # src/storage/migrations.rs: CURRENT_SCHEMA_VERSION = 80 (S5 reads 80 from the PostgreSQL-backed node)

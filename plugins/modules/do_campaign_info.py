@@ -13,7 +13,8 @@ description:
   - Without it, lists every resource of the project (droplets tagged O(project_tag), VPCs, firewalls and SSH keys
     named C(<project_tag>-<sid>-<expiry>)) and which of them have expired (what the sweep removes). Droplets
     of the project without an expiry tag, and anything not named or tagged for the project, are never listed
-    as expired.
+    as expired. Campaign and expiry tags that carry nothing and whose campaign has nothing left are listed as
+    expired too (orphans).
   - Read-only. An unreachable API or a refused token fails with a clear message (never a traceback).
 version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
@@ -34,6 +35,13 @@ options:
         resource carries it any more (so teardown can remove it). Only with O(campaign_id).
     type: int
     default: 0
+  planned_prices:
+    description:
+      - Hourly price in US dollars per size slug from the campaign's plan (C(do_budget)). The spend takes a
+        droplet's price from the API (C(size.price_hourly)) and, when the droplet carries none, the planned price
+        of its size; each droplet's C(price_source) says which (C(api), C(plan), or C(unknown)).
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -94,16 +102,33 @@ expires_at:
   returned: campaign_id is given
   type: int
 empty:
-  description: Whether the campaign holds no droplet, firewall, VPC or SSH key.
+  description:
+    - Whether the campaign holds nothing any more, no droplet, firewall, VPC or SSH key, no campaign tag and no
+      expiry tag that nothing carries (the project tag, shared by every campaign, does not count).
   returned: campaign_id is given
   type: bool
+left:
+  description: What the campaign still holds, by kind, for a message; empty when O(campaign_id) holds nothing.
+  returned: campaign_id is given
+  type: str
+  sample: "vpcs aimemory-swarm-0a1b2c3d-1780416000; tags campaign-c-1 (on 0 resources)"
+left_tags:
+  description: The campaign tag if it exists, and the campaign's expiry tags that nothing carries.
+  returned: campaign_id is given
+  type: list
+  elements: dict
 spend:
-  description: Spend so far, each droplet's hours since creation x its hourly price.
+  description:
+    - Spend so far, each droplet's hours since creation x its hourly price, with the price's source per droplet
+      (C(api), C(plan) or C(unknown)). C(usd) is null, never zero, when a droplet has no price from either; those
+      droplets are listed in C(unpriced).
   returned: campaign_id is given
   type: dict
-  sample: {"droplet_hours": 5.2, "usd": 0.22, "droplets": [], "arithmetic": "..."}
+  sample: {"droplet_hours": 5.2, "usd": 0.22, "unpriced": [], "arithmetic": "...",
+           "droplets": [{"name": "aimemory-swarm-0a1b2c3d-pg", "size": "s-4vcpu-8gb", "price_hourly": 0.07143,
+                         "price_source": "api", "hours": 1.2, "usd": 0.085716}]}
 expired:
-  description: What the sweep removes, by kind (droplets, firewalls, vpcs, ssh_keys, tags).
+  description: What the sweep removes, by kind (droplets, firewalls, vpcs, ssh_keys, tags; orphan tags included).
   returned: campaign_id is not given
   type: dict
 unexpiring_droplets:
@@ -129,6 +154,7 @@ def main() -> None:
         campaign_id=dict(type="str"),
         project_tag=dict(type="str", default="aimemory-swarm"),
         expires_at=dict(type="int", default=0),
+        planned_prices=dict(type="dict", default={}),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
@@ -138,6 +164,10 @@ def main() -> None:
             check_campaign(p["campaign_id"])
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    try:
+        planned = {str(size): float(price) for size, price in p["planned_prices"].items()}
+    except (TypeError, ValueError) as exc:
+        module.fail_json(msg=f"planned_prices must map size slugs to hourly prices in US dollars: {exc}")
     api = client(module)
     try:
         now = time.time()
@@ -145,7 +175,7 @@ def main() -> None:
     except DoApiError as exc:
         module.fail_json(msg=str(exc))
     if p["campaign_id"] is not None:
-        found["spend"] = spend(found["droplets"], now)
+        found["spend"] = spend(found["droplets"], now, planned)
     module.exit_json(changed=False, **found)
 
 

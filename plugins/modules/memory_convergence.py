@@ -40,6 +40,12 @@ options:
     description: Namespace holding the check's writes.
     type: str
     required: true
+  namespaces:
+    description: Every namespace holding the check's writes (varied writes); each read covers all of them.
+      Default O(namespace).
+    type: list
+    elements: str
+    default: []
   history:
     description: History file (JSONL) on the host running the module; it must hold the writes.
     type: path
@@ -238,18 +244,32 @@ class Poller:
         return self.history.append(op)[0]
 
     def read(self, node: str, deadline: float) -> dict:
-        ns = self.p["namespace"]
-        res = read_namespace(self.clients[node], ns, deadline=deadline)
-        request = {"method": "GET", "path": LIST_PATH, "namespace": ns, "limit": LIMIT,
+        """One read op: every namespace of the check read completely on ``node``, merged (a failed page of any
+        namespace makes the whole read a failure: a partial read is no read)."""
+        spaces = self.p["namespaces"] or [self.p["namespace"]]
+        request = {"method": "GET", "path": LIST_PATH, "namespace": spaces[0], "namespaces": spaces, "limit": LIMIT,
                    "agent_id": self.args.get("agent_id")}
+        found: dict = {}
+        pages, sizes, duplicates, foreign, latency = 0, [], 0, 0, 0.0
+        res = None
+        for ns in spaces:
+            res = read_namespace(self.clients[node], ns, deadline=deadline)
+            pages, latency = pages + res.pages, latency + res.latency_ms
+            if not res.ok:
+                break
+            found.update(res.found())
+            sizes += res.page_sizes
+            duplicates, foreign = duplicates + res.duplicates, foreign + res.foreign
+        assert res is not None
         op = {"process": "reader", "f": "read", "node": node, "step": self.p["step"], "request": request,
-              "status": res.status, "latency_ms": res.latency_ms, "error_class": res.error_class}
+              "status": res.status, "latency_ms": round(latency, 3), "error_class": res.error_class}
         if not res.ok:
             return self._append({**op, "type": "fail", "detail": res.detail,
-                                 "value": {"key": "id", "namespace": ns, "pages": res.pages}})
-        found = res.found()
-        value = {"key": "id", "namespace": ns, "count": len(found), "pages": res.pages,
-                 "page_sizes": res.page_sizes, "duplicates": res.duplicates, "foreign": res.foreign}
+                                 "value": {"key": "id", "namespace": spaces[0], "namespaces": spaces,
+                                           "pages": pages}})
+        found = dict(sorted(found.items()))
+        value = {"key": "id", "namespace": spaces[0], "namespaces": spaces, "count": len(found), "pages": pages,
+                 "page_sizes": sizes, "duplicates": duplicates, "foreign": foreign}
         prev = self.last.get(node)
         if prev is not None and prev[1] == found and self.history is not None:
             value["unchanged_since"] = prev[0]
@@ -260,15 +280,18 @@ class Poller:
             self.last[node] = (rec["index"], found)
         return rec
 
-    def get(self, node: str, memory_id: str) -> dict:
+    def get(self, node: str, memory_id: str, whole: bool = False) -> dict:
+        """A get-by-id op; ``whole`` also records the memory itself (to name the fields of a mismatch)."""
         resp, memory = get_memory(self.clients[node], memory_id)
         kind = "ok" if resp.status in (200, 404) else ("info" if resp.status is None else "fail")
         rec = response_record(resp)
         rec.pop("response", None)  # the memory itself is summarized in value.found
         request = {"method": "GET", "path": f"{LIST_PATH}/{memory_id}", "agent_id": self.args.get("agent_id")}
+        value = {"id": memory_id, "found": fingerprint(memory) if memory else None}
+        if whole and memory:
+            value["record"] = memory
         return self._append({"process": "reader", "type": kind, "f": "get", "node": node, "step": self.p["step"],
-                             "value": {"id": memory_id, "found": fingerprint(memory) if memory else None},
-                             "request": request, **rec})
+                             "value": value, "request": request, **rec})
 
 
 def main() -> None:
@@ -276,6 +299,7 @@ def main() -> None:
         argument_spec=dict(
             nodes=dict(type="list", elements="dict", required=True),
             namespace=dict(type="str", required=True),
+            namespaces=dict(type="list", elements="str", default=[]),
             history=dict(type="path", required=True),
             write_steps=dict(type="list", elements="str", default=[]),
             include_kept=dict(type="bool", default=False),
@@ -302,7 +326,8 @@ def main() -> None:
     ops, problems = read_history(p["history"])
     for problem in problems:
         module.warn(problem)
-    writes, pair_problems = select_writes(ops, {"namespace": p["namespace"], "write_steps": p["write_steps"]})
+    spaces = p["namespaces"] or [p["namespace"]]
+    writes, pair_problems = select_writes(ops, {"namespace": spaces, "write_steps": p["write_steps"]})
     for problem in pair_problems:
         module.warn(problem)
     required = [w for w in writes if w.type == "ok"] + ([w for w in writes if w.kept] if p["include_kept"] else [])
@@ -317,7 +342,7 @@ def main() -> None:
     start = time.monotonic()
     deadline = start + p["deadline"]
     polls = 0
-    selection = {"namespace": p["namespace"], "write_steps": p["write_steps"]}
+    selection = {"namespace": spaces, "write_steps": p["write_steps"]}
 
     def completed(found: list[Write]) -> int:
         return sum(1 for w in found if w.completion is not None)
@@ -344,10 +369,21 @@ def main() -> None:
                 break
             time.sleep(min(p["interval"], max(0.0, deadline - now)))
         if p["confirm_by_id"] and not module.check_mode:
-            pairs = [(n, w) for n in names for w in required if w.id
-                     and (done or observer.where(n, w)[0] != PRESENT)]
+            live = [w for w in required if w.id and not w.deleted]
+            pairs = [(n, w) for n in names for w in live if done or observer.where(n, w)[0] != PRESENT]
             for name, w in pairs[: None if done else MAX_BY_ID_MISSING]:
-                observer.observe(poller.get(name, str(w.id)))
+                observer.observe(poller.get(name, str(w.id), whole=observer.where(name, w)[0] != PRESENT))
+            # deleted writes: read by id where a list still shows them (absent, or resurrected: the record says)
+            for name in names:
+                for w in required:
+                    if w.deleted and w.id and observer.observed(name, w.id) is not None:
+                        observer.observe(poller.get(name, str(w.id), whole=True))
+            # writes whose nodes hold different replicated records: every node's record, to name the fields
+            split = [w for w in live if len({fp[2] for n in names if (fp := observer.observed(n, str(w.id)))
+                                             is not None and fp[2]}) > 1]
+            for w in split[:MAX_BY_ID_MISSING]:
+                for name in names:
+                    observer.observe(poller.get(name, str(w.id), whole=True))
     finally:
         poller.close()
     seconds = round(time.monotonic() - start, 3)
@@ -360,10 +396,10 @@ def main() -> None:
                          per_node_present=dict(observer.present), missing=missing[:50], time_to_converge_ms=None,
                          anchor=None, reads=0)
     final_ops = read_history(p["history"])[0]
-    final_writes = select_writes(final_ops, {"namespace": p["namespace"], "write_steps": p["write_steps"]})[0]
+    final_writes = select_writes(final_ops, {"namespace": spaces, "write_steps": p["write_steps"]})[0]
     final_required = [w for w in final_writes if w.type == "ok" or (p["include_kept"] and w.kept)]
     result = judge(final_ops, names, final_required, attempted=final_writes,
-                   anchor=anchor_op(final_ops, p["anchor_events"]), namespace=p["namespace"])
+                   anchor=anchor_op(final_ops, p["anchor_events"]), namespace=spaces)
     missing = result["lost"] + result["corrupted"] + result["diverged"]
     module.exit_json(changed=poller.appended > 0, converged=converged, required=len(required), seconds=seconds,
                      polls=polls, per_node_counts=result["per_node_counts"],

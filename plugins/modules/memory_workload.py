@@ -95,6 +95,32 @@ options:
       leader is not hammered while the fault is being recorded.
     type: float
     default: 0
+  seed:
+    description:
+      - Vary the writes from this seed (recorded in every write's metadata as C(w_seed)); each write's namespace
+        (one of O(namespaces)), agent (one of O(agents)), tier, scope (team, unit, org or collective), tags,
+        priority and metadata come from it, so a failing run can be replayed. O(namespace) then only names the
+        numbering of the titles.
+    type: int
+  namespaces:
+    description: The namespaces varied writes go to (with O(seed)); default O(namespace).
+    type: list
+    elements: str
+    default: []
+  held:
+    description:
+      - Every peer (C(name), C(url)); right after each acknowledgement the write is read by id on all of them at
+        once and a C(held) op records which hold it (the checker wants at least W holders for every ack).
+    type: list
+    elements: dict
+    default: []
+  bulk:
+    description:
+      - Send the writes in batches of this many through C(POST /api/v1/memories/bulk) (each batch through the next
+        leader, as one agent) instead of one by one; 0 writes one by one. Each memory is still its own op pair
+        (step C(bulk)); the answer carries no ids, so the checkers find them by title.
+    type: int
+    default: 0
 attributes:
   check_mode:
     description: Plans the writes without sending them or touching the history.
@@ -204,6 +230,11 @@ history:
   returned: always
   type: str
   sample: /var/lib/aimemory-checks/c1/s4_partition_convergence.jsonl
+seed:
+  description: The seed the writes were varied from (null when not varied).
+  returned: success
+  type: int
+  sample: 1796199395
 """
 
 import os
@@ -219,6 +250,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     endpoint_kwargs,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import Varied
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import SCOPES, WriteWorkload, next_numbers
 
 
@@ -239,6 +271,10 @@ def main() -> None:
             until_event=dict(type="str"),
             stagger=dict(type="float", default=0.0),
             pause_after_refused=dict(type="float", default=0.0),
+            seed=dict(type="int"),
+            namespaces=dict(type="list", elements="str", default=[]),
+            held=dict(type="list", elements="dict", default=[]),
+            bulk=dict(type="int", default=0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -258,6 +294,11 @@ def main() -> None:
         module.fail_json(msg=f"concurrency={p['concurrency']} is less than the {len(p['agents'])} agents")
     if p["agents"] and p["scope"] == "private":
         module.fail_json(msg="agents with scope=private: the reads (agent_id) could not see the other agents' writes")
+    if any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in p["held"]):
+        module.fail_json(msg="held: every item needs a name and a url")
+    varied = None
+    if p["seed"] is not None:
+        varied = Varied(p["seed"], p["namespaces"] or [p["namespace"]], p["agents"] or [p["agent_id"]])
     args = endpoint_kwargs(p)
     try:
         for leader in leaders:  # refuse bad URLs or unreadable certificate files before any op is recorded
@@ -276,13 +317,19 @@ def main() -> None:
                          statuses={}, titles=titles, namespace=p["namespace"], scope=p["scope"], seconds=0.0,
                          deadline_reached=False, until_event_seen=None, history=p["history"])
     workload = WriteWorkload(History(p["history"]), pairs, args, p["namespace"], p["title_prefix"], p["scope"],
-                             p["step"], p["tier"], first, process, p["agents"])
-    result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"],
-                          p["pause_after_refused"])
+                             p["step"], p["tier"], first, process, p["agents"], varied,
+                             [(str(x["name"]), str(x["url"])) for x in p["held"]])
+    if p["bulk"] < 0 or p["bulk"] > 1000:
+        module.fail_json(msg="bulk must be 0 (one by one) to 1000 (the API's maximum batch)")
+    if p["bulk"]:
+        result = workload.run_bulk(p["count"], p["bulk"])
+    else:
+        result = workload.run(p["count"], p["concurrency"], p["deadline"], p["until_event"], p["stagger"],
+                              p["pause_after_refused"])
     errors = result.pop("errors")
     if errors:
         module.fail_json(msg="workload worker(s) failed: " + "; ".join(errors), **result)
-    module.exit_json(changed=result["attempted"] > 0, history=p["history"], **result)
+    module.exit_json(changed=result["attempted"] > 0, history=p["history"], seed=p["seed"], **result)
 
 
 if __name__ == "__main__":

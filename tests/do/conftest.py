@@ -132,6 +132,22 @@ def token_file(path: Path, value: str) -> Path:
 
 
 @pytest.fixture
+def dropped_address() -> Iterator[str]:
+    """A loopback address (127.88.x.y, random) whose packets are dropped by a rule in an nftables table this fixture
+    creates and always deletes: a host behind a firewall that drops SSH. No other address is touched."""
+    address = f"127.88.{secrets.randbelow(250) + 1}.{secrets.randbelow(250) + 1}"
+    table = f"aimemory_test_drop_{secrets.token_hex(4)}"
+    ruleset = (f"table ip {table} {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n"
+               f"    ip daddr {address} drop\n  }}\n}}\n")
+    made = subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, capture_output=True, timeout=30, check=False)
+    assert made.returncode == 0, f"cannot create the nftables table {table} (root and nftables needed): {made.stderr}"
+    try:
+        yield address
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", table], capture_output=True, timeout=30, check=False)
+
+
+@pytest.fixture
 def make_campaign(tmp_path: Path) -> Iterator[Any]:
     mocks: list[DoMock] = []
 

@@ -3,8 +3,13 @@
 Enough of the API for the community.digitalocean modules and aimemory.swarm's own: account, sizes, regions,
 images, tags, SSH keys, VPCs, firewalls, droplets (and their actions). It checks the bearer token (401 with the
 real body), required fields, unknown sizes/regions/images, overlapping or reserved VPC ranges, names and tag
-syntax, and can be switched to answer 422 (droplet quota) or 429 (rate limit). Every request is logged
-(method, path, query, JSON body, status); the token itself is never logged.
+syntax, and can be switched to answer 422 (droplet quota) or 429 (rate limit: always, or every n-th request),
+to inject 5xx, to answer a VPC in use with 403 or 409, to keep a tag on DELETE and to hand out droplets whose size
+has no price. Every request is logged (method, path, query, JSON body, status); the token itself is never logged.
+
+Droplets' public addresses (and their gateway) are loopback addresses (``PUBLIC_POOL``, or the list a test
+passes), never routable ones: a campaign run against this mock can only ever open SSH onto this machine. The
+private addresses are in the droplet's VPC range, as on DigitalOcean; nothing on the controller connects to them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +51,20 @@ VPC_NAME_RE = re.compile(r"^[A-Za-z0-9.-]{1,255}$")
 FIREWALL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$")
 PORTS_RE = re.compile(r"^(all|0|[0-9]{1,5}(-[0-9]{1,5})?)$")
 USER_DATA_MAX = 64 * 1024
+PUBLIC_POOL = ipaddress.ip_network("127.77.0.0/16")  # loopback: cannot leave the machine
+PUBLIC_GATEWAY = "127.77.0.1"
+
+
+def loopback_only(addresses: Iterable[str] | None) -> Iterator[str]:
+    """The public addresses to hand out, in order (default: PUBLIC_POOL from .10); ValueError for any address
+    that is not a loopback address."""
+    if addresses is None:
+        return (str(a) for a in itertools.islice(PUBLIC_POOL.hosts(), 9, None))
+    given = list(addresses)
+    for address in given:
+        if not ipaddress.ip_address(address).is_loopback:
+            raise ValueError(f"the mock hands out loopback public addresses only, not {address}")
+    return iter(given)
 
 
 class ApiError(Exception):
@@ -79,18 +99,30 @@ class Logged:
     status: int = 0
     authorized: bool = True
     at: float = field(default_factory=time.time)
+    advised_wait: float | None = None  # a 429's Retry-After, or its ratelimit-reset minus `at`
 
 
 class DoMock:
     """State + an HTTP server. ``url`` is the API base (http://127.0.0.1:<port>/v2)."""
 
     def __init__(self, token: str, droplet_limit: int = 25, boot_seconds: float = 0.3,
-                 member_linger: float = 0.5) -> None:
+                 member_linger: float = 0.5, public_addresses: Iterable[str] | None = None,
+                 vpc_in_use_status: int = 409, droplet_prices: bool = True) -> None:
         self.token = token
         self.droplet_limit = droplet_limit
         self.boot_seconds = boot_seconds
         self.member_linger = member_linger
+        self.vpc_in_use_status = vpc_in_use_status  # 403 (the API reference) or 409 (what users observe)
+        self.vpc_busy_deletes = 0  # > 0: so many deletes of each VPC answer "in use" even once its members are gone
+        self._vpc_deletes: dict[str, int] = {}
+        self.droplet_prices = droplet_prices  # False: droplets' size objects carry no price_hourly/price_monthly
         self.mode: str | None = None  # None | "quota" | "ratelimit"
+        self.rate_limit_every = 0  # > 0: every n-th authorized request answers 429 (Retry-After or ratelimit-reset)
+        self.rate_limit_writes_every = 0  # > 0: also every n-th write (POST, PUT, PATCH, DELETE)
+        self._authorized = 0
+        self._writes = 0
+        self.injected: list[tuple[int, str | None, str, dict[str, str]]] = []  # see inject()
+        self.sticky_tags: set[str] = set()  # tags whose DELETE answers 204 and does nothing
         self.lock = threading.RLock()
         self.log: list[Logged] = []
         self.droplets: dict[int, dict[str, Any]] = {}
@@ -102,7 +134,7 @@ class DoMock:
         self.lingering: dict[str, list[tuple[int, float]]] = {}  # vpc id -> (droplet id, member until)
         self._ids = itertools.count(500000001)
         self._action_ids = itertools.count(900000001)
-        self._public = itertools.count(10)
+        self._public = loopback_only(public_addresses)
         default = self._vpc_record("default-nyc3", "nyc3", "10.108.0.0/20", "", default=True)
         self.vpcs[default["id"]] = default
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -125,6 +157,12 @@ class DoMock:
         with self.lock:
             return [r for r in self.log if (method is None or r.method == method) and r.path.startswith(path_prefix)]
 
+    def inject(self, status: int, times: int = 1, method: str | None = None, path_prefix: str = "/v2/",
+               headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``times`` matching requests with ``status`` (e.g. 503) instead of serving them."""
+        with self.lock:
+            self.injected += [(status, method, path_prefix, dict(headers or {}))] * times
+
     def writes(self) -> list[Logged]:
         return [r for r in self.requests() if r.method in ("POST", "PUT", "PATCH", "DELETE")]
 
@@ -145,6 +183,10 @@ class DoMock:
         with self.lock:
             return self._create_firewall({"name": name, "tags": tags, "inbound_rules": [
                 {"protocol": "tcp", "ports": "22", "sources": {"addresses": ["198.51.100.1/32"]}}]})["id"]
+
+    def seed_tag(self, name: str) -> None:
+        with self.lock:
+            self._ensure_tag(name)
 
     def seed_key(self, name: str, public_key: str) -> int:
         with self.lock:
@@ -179,10 +221,9 @@ class DoMock:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
-                self.send_header("ratelimit-limit", "5000")
-                self.send_header("ratelimit-remaining", "0" if status == 429 else "4999")
-                self.send_header("ratelimit-reset", str(int(time.time()) + 60))
-                for key, value in headers.items():
+                defaults = {"ratelimit-limit": "5000", "ratelimit-remaining": "0" if status == 429 else "4999",
+                            "ratelimit-reset": str(int(time.time()) + 60)}
+                for key, value in {**defaults, **headers}.items():
                     self.send_header(key, value)
                 self.end_headers()
                 if data:
@@ -210,8 +251,31 @@ class DoMock:
         if auth != f"Bearer {self.token}":
             entry.authorized = False
             return 401, {"id": "unauthorized", "message": "Unable to authenticate you"}, {}
+        with self.lock:
+            rule = next((r for r in self.injected if r[1] in (None, method) and path.startswith(r[2])), None)
+            if rule is not None:
+                self.injected.remove(rule)
+        if rule is not None:
+            error_id = "too_many_requests" if rule[0] == 429 else "server_error"
+            return rule[0], {"id": error_id, "message": f"injected HTTP {rule[0]}"}, rule[3]
+        limited = {"id": "too_many_requests", "message": "API Rate limit exceeded."}
         if self.mode == "ratelimit":
-            return 429, {"id": "too_many_requests", "message": "API Rate limit exceeded."}, {"Retry-After": "1"}
+            entry.advised_wait = 1.0
+            return 429, limited, {"Retry-After": "1"}
+        with self.lock:
+            self._authorized += 1
+            nth = self._authorized
+            write = method != "GET"
+            self._writes += write
+            nth_write = self._writes if write else 0
+        hit = bool(self.rate_limit_every and nth % self.rate_limit_every == 0)
+        if hit or (self.rate_limit_writes_every and nth_write and nth_write % self.rate_limit_writes_every == 0):
+            if nth % 2:  # alternately Retry-After, and ratelimit-reset alone
+                entry.advised_wait = 1.0
+                return 429, limited, {"Retry-After": "1"}
+            reset = int(entry.at) + 1
+            entry.advised_wait = reset - entry.at
+            return 429, limited, {"ratelimit-reset": str(reset)}
         if not path.startswith("/v2/"):
             return 404, {"id": "not_found", "message": "The resource you were accessing could not be found."}, {}
         if body is not None and not isinstance(body, dict):
@@ -331,6 +395,8 @@ class DoMock:
 
     def _delete_tag(self, name: str) -> tuple[int, None]:
         self._tag(name)
+        if name in self.sticky_tags:
+            return 204, None
         del self.tags[name]
         for droplet in self.droplets.values():
             if name in droplet["tags"]:
@@ -435,8 +501,10 @@ class DoMock:
         vpc = self._vpc(vpc_id)
         if vpc["default"]:
             raise ApiError(403, "forbidden", "Can not delete default VPC")
-        if self._members(vpc_id):
-            raise ApiError(409, "conflict", "Can not delete VPC with members")
+        self._vpc_deletes[vpc_id] = self._vpc_deletes.get(vpc_id, 0) + 1
+        if self._members(vpc_id) or self._vpc_deletes[vpc_id] <= self.vpc_busy_deletes:
+            error_id = "forbidden" if self.vpc_in_use_status == 403 else "conflict"
+            raise ApiError(self.vpc_in_use_status, error_id, "Can not delete VPC with members")
         del self.vpcs[vpc_id]
         return 204, None
 
@@ -577,16 +645,20 @@ class DoMock:
         network = ipaddress.ip_network(vpc["ip_range"])
         used = {n["ip_address"] for d in self.droplets.values() if d["vpc_uuid"] == vpc_id for n in d["networks"]["v4"]}
         private = next(str(h) for h in list(network.hosts())[1:] if str(h) not in used)
-        public = f"192.0.2.{next(self._public) % 250 + 1}"
+        public = next(self._public, None)
+        if public is None:
+            raise ApiError(500, "server_error", "the mock ran out of public addresses")
         distribution, image_name, image_id = IMAGES[body["image"]]
         droplet = {
             "id": droplet_id, "name": name, "memory": size["memory"], "vcpus": size["vcpus"], "disk": size["disk"],
             "locked": False, "status": "new", "created_at": now_iso(), "features": ["private_networking"],
             "backup_ids": [], "snapshot_ids": [], "volume_ids": [], "next_backup_window": None,
             "image": {"id": image_id, "name": image_name, "distribution": distribution, "slug": body["image"]},
-            "size": size, "size_slug": size["slug"],
+            "size": {k: v for k, v in size.items() if self.droplet_prices or not k.startswith("price_")},
+            "size_slug": size["slug"],
             "networks": {"v4": [
-                {"ip_address": public, "netmask": "255.255.255.0", "gateway": "192.0.2.254", "type": "public"},
+                {"ip_address": public, "netmask": str(PUBLIC_POOL.netmask), "gateway": PUBLIC_GATEWAY,
+                 "type": "public"},
                 {"ip_address": private, "netmask": str(network.netmask), "gateway": "", "type": "private"}],
                 "v6": []},
             "region": {"slug": body["region"], "name": body["region"].upper(), "available": True},

@@ -122,6 +122,7 @@ def test_provision_is_complete_idempotent_and_torn_down(campaign: Campaign) -> N
             private = next(n["ip_address"] for n in d["networks"]["v4"] if n["type"] == "private")
             assert (facts["public_ip"], facts["private_ip"], facts["ansible_host"]) == (public, private, public)
             assert ipaddress.ip_address(private) in vpc_range
+            assert ipaddress.ip_address(facts["ansible_host"]).is_loopback  # SSH could only ever reach this machine
             assert f"{public},{private}" in known
 
     # --- second run: nothing is created or changed ------------------------------------------------------

@@ -16,7 +16,7 @@ from urllib.request import Request, urlopen
 import pytest
 from ansible_collections.aimemory.swarm.plugins.module_utils._do import budget, names, network
 from ansible_collections.aimemory.swarm.plugins.module_utils._do.api import DoApiError, DoClient
-from ansible_collections.aimemory.swarm.plugins.module_utils._do.resources import inventory
+from ansible_collections.aimemory.swarm.plugins.module_utils._do.resources import inventory, summarize_droplet
 
 from tests.do.mock_api import DoMock
 
@@ -107,6 +107,33 @@ def test_capacity_and_spend() -> None:
     spent = budget.spend([{"name": "a", "size": "s", "price_hourly": 0.5, "created_epoch": 0.0,
                            "created_at": "1970-01-01T00:00:00Z"}], now=7200.0)
     assert spent["droplet_hours"] == 2.0 and spent["usd"] == 1.0
+    assert spent["droplets"][0]["price_source"] == "api"
+
+
+def test_spend_takes_the_api_price_else_the_planned_one_and_is_never_silently_zero() -> None:
+    planned = {"s-2vcpu-4gb": 0.03571}
+    droplets = [{"name": "api", "size": "s-2vcpu-4gb", "price_hourly": 0.04, "created_epoch": 0.0},
+                {"name": "plan", "size": "s-2vcpu-4gb", "price_hourly": None, "created_epoch": 0.0}]
+    spent = budget.spend(droplets, now=3600.0, planned=planned)
+    assert [(d["price_source"], d["price_hourly"], d["usd"]) for d in spent["droplets"]] == [
+        ("api", 0.04, 0.04), ("plan", 0.03571, 0.03571)]
+    assert spent["usd"] == pytest.approx(0.07571) and spent["unpriced"] == []
+    assert "plan 1.0000 h x $0.03571/h (planned)" in spent["arithmetic"]
+    unknown = budget.spend([*droplets, {"name": "odd", "size": "s-9", "price_hourly": None, "created_epoch": 0.0}],
+                           now=3600.0, planned=planned)
+    assert unknown["usd"] is None and unknown["unpriced"] == ["odd"]
+    assert unknown["droplets"][2]["price_source"] == "unknown" and unknown["droplets"][2]["usd"] is None
+    assert unknown["arithmetic"].endswith("odd 1.0000 h x unknown price = unknown (no price for odd)")
+    # the API's droplet object without size.price_hourly is read as "no price", never as $0
+    bare = {"id": 1, "name": "x", "size_slug": "s-2vcpu-4gb", "size": {"slug": "s-2vcpu-4gb"}, "tags": [],
+            "created_at": "1970-01-01T00:00:00Z"}
+    assert summarize_droplet(bare, "aimemory-swarm", 0.0)["price_hourly"] is None
+
+
+def test_budget_refuses_a_size_without_an_hourly_price() -> None:
+    unpriced = [{**SIZES[0], "price_hourly": None}]
+    with pytest.raises(budget.BudgetError, match="size 's-2vcpu-4gb' has no hourly price in GET /v2/sizes"):
+        budget.price_plan([{"name": "node-a", "size": "s-2vcpu-4gb"}], unpriced, "nyc3", 60)
 
 
 # --- network -----------------------------------------------------------------------------------------
@@ -208,3 +235,37 @@ def test_mock_vpc_keeps_members_for_a_while(mock: DoMock) -> None:
     while (status := call(mock, "DELETE", f"/vpcs/{vpc['id']}")[0]) == 409 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert status == 204
+
+
+def test_mock_hands_out_only_loopback_addresses(mock: DoMock) -> None:
+    """Every address a campaign against the mock could connect to is on loopback: the public addresses and their
+    gateway (the controller's SSH goes there); the private ones stay in their VPC's RFC 1918 range, as on
+    DigitalOcean, where the controller has no address."""
+    vpc = call(mock, "POST", "/vpcs", {"name": "v", "region": "nyc3", "ip_range": "10.200.9.0/24"})[1]["vpc"]
+    for i in range(20):
+        body = {"name": f"d{i}", "region": "nyc3", "size": "s-2vcpu-4gb", "image": "ubuntu-24-04-x64",
+                "vpc_uuid": vpc["id"] if i % 2 else None}
+        assert call(mock, "POST", "/droplets", body)[0] == 202
+    mock.seed_droplet("seeded", ["aimemory-swarm"])
+    ranges = {v["id"]: ipaddress.ip_network(v["ip_range"]) for v in mock.vpcs.values()}
+    droplets = DoClient(mock.url, TOKEN).list("droplets", "droplets")
+    assert len(droplets) == 21
+    deadline = time.monotonic() + 10  # networks appear once a droplet is active (boot_seconds)
+    while any(not d["networks"]["v4"] for d in droplets) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        droplets = DoClient(mock.url, TOKEN).list("droplets", "droplets")
+    public = set()
+    for droplet in droplets:
+        networks = droplet["networks"]["v4"]
+        assert {n["type"] for n in networks} == {"public", "private"}
+        for net in networks:
+            address = ipaddress.ip_address(net["ip_address"])
+            if net["type"] == "public":
+                assert address.is_loopback, droplet
+                assert ipaddress.ip_address(net["gateway"]).is_loopback, droplet
+                public.add(address)
+            else:
+                assert address in ranges[droplet["vpc_uuid"]] and address.is_private, droplet
+    assert len(public) == 21  # no two droplets share a public address
+    with pytest.raises(ValueError, match=r"loopback public addresses only, not 192\.0\.2\.7"):
+        DoMock(TOKEN, public_addresses=["127.0.0.9", "192.0.2.7"])

@@ -2,10 +2,16 @@
 """Set-full convergence: every required write present, intact, under its id, on every node (Jepsen ``set-full``).
 
 A write is *required* when the system acknowledged it (201), and optionally when the contract says it was kept
-(503 ``quorum_not_met`` keeps the leader's local commit). Each node's state is its latest observation: the latest
-complete list read of the namespace, overridden per id by a later get-by-id read. The verdict names every
-(write, node) that is ``lost`` (missing), ``corrupted`` (other title or content), or ``diverged`` (same title under
-another id); memories nobody attempted are ``unexpected``; ``info`` writes that landed are ``recovered``.
+(503 ``quorum_not_met`` keeps the leader's local commit). Acknowledged updates and deletes of it are folded in
+(``ops.apply_mutations``): a node must hold the write as its last acknowledged update left it (the ordering rule
+picks among concurrent ones), and must not hold a deleted write at all. Each node's state is its latest
+observation: the latest complete list read of the namespace, overridden per id by a later get-by-id read.
+Whole records are compared: a node's memory must have the write's intent (every client-chosen field, records.py),
+and every node must hold the same replicated record (server-stamped fields included). The verdict names every
+(write, node) that is ``lost`` (missing), ``corrupted`` (another intent, with the differing fields when a get read
+recorded the record), ``diverged`` (same title under another id), ``resurrected`` (deleted, yet held), and every
+write whose nodes ``disagree`` (with the differing fields); memories nobody attempted are ``unexpected``;
+``info`` writes that landed are ``recovered``.
 """
 
 from __future__ import annotations
@@ -15,18 +21,22 @@ from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
     GET_F,
+    HELD_F,
     NEMESIS,
     READ_F,
     Snapshots,
     Write,
+    apply_mutations,
     as_bool,
     figure,
     fingerprint,
     nemesis_ops,
     op_time,
+    pair_mutations,
     pair_writes,
     time_ns,
 )
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import agreement, differing
 
 PRESENT, MISSING, CORRUPTED, DIVERGED, UNREAD = "present", "missing", "corrupted", "diverged", "unread"
 ANCHOR_EVENTS = ("heal", "restart", "start")
@@ -38,14 +48,18 @@ def examples(items: list[str]) -> str:
     return ", ".join(items[:EXAMPLES]) + more
 
 
+FP = tuple[str, str | None, str | None]
+
+
 class _Node:
-    __slots__ = ("by_title", "gets", "list_index", "snapshot")
+    __slots__ = ("by_title", "gets", "list_index", "records", "snapshot")
 
     def __init__(self) -> None:
         self.list_index = -1
-        self.snapshot: dict[str, tuple[str, str | None]] | None = None
+        self.snapshot: dict[str, FP] | None = None
         self.by_title: dict[str, list[str]] = {}
-        self.gets: dict[str, tuple[int, tuple[str, str | None] | None]] = {}
+        self.gets: dict[str, tuple[int, FP | None]] = {}
+        self.records: dict[str, dict[str, Any]] = {}  # whole records some get reads recorded
 
 
 class SetFull:
@@ -70,17 +84,29 @@ class SetFull:
                 return False
             st.snapshot, st.list_index = snap, int(op.get("index", 0))
             st.by_title = {}
-            for mem_id, (title, _digest) in snap.items():
+            for mem_id, (title, *_digests) in snap.items():
                 st.by_title.setdefault(title, []).append(mem_id)
         elif op.get("f") == GET_F:
             value = op.get("value") or {}
             if not isinstance(value.get("id"), str):
                 return False
             st.gets[value["id"]] = (int(op.get("index", 0)), fingerprint(value.get("found")))
+            if isinstance(value.get("record"), dict):
+                st.records[value["id"]] = value["record"]
         else:
             return False
-        self.present[node] = sum(1 for w in self.required if self.where(node, w)[0] == PRESENT)
+        self.present[node] = sum(1 for w in self.required if not w.deleted and self.where(node, w)[0] == PRESENT)
         return True
+
+    def observed(self, node: str, mem_id: str) -> FP | None:
+        """What the node's latest observation shows of an id (None: absent or not read)."""
+        st = self.state[node]
+        if mem_id in st.gets and st.gets[mem_id][0] > st.list_index:
+            return st.gets[mem_id][1]
+        return (st.snapshot or {}).get(mem_id)
+
+    def record(self, node: str, mem_id: str) -> dict[str, Any] | None:
+        return self.state[node].records.get(mem_id)
 
     def where(self, node: str, w: Write) -> tuple[str, str | None]:
         """(state, id found) of a required write on a node."""
@@ -109,10 +135,14 @@ class SetFull:
     def set_required(self, writes: list[Write]) -> None:
         """Replace the writes waited for (a poller following a history that is still being written)."""
         self.required = list(writes)
-        self.present = {n: sum(1 for w in self.required if self.where(n, w)[0] == PRESENT) for n in self.nodes}
+        self.present = {n: sum(1 for w in self.required if not w.deleted and self.where(n, w)[0] == PRESENT)
+                        for n in self.nodes}
 
     def converged(self) -> bool:
-        return all(self.present[n] == len(self.required) for n in self.nodes)
+        live = sum(1 for w in self.required if not w.deleted)
+        gone = all(self.observed(n, w.id) is None for n in self.nodes for w in self.required
+                   if w.deleted and w.id and self.state[n].snapshot is not None)
+        return gone and all(self.present[n] == live for n in self.nodes)
 
     def read_nodes(self) -> list[str]:
         return [n for n in self.nodes if self.state[n].snapshot is not None or self.state[n].gets]
@@ -125,16 +155,21 @@ class SetFull:
         return None if snap is None else len(snap)
 
 
-def _same(fp: tuple[str, str | None], w: Write) -> bool:
-    return fp[0] == w.title and (w.digest is None or fp[1] == w.digest)
+def _same(fp: FP, w: Write) -> bool:
+    return fp[0] == w.title and w.holds(fp[1])
 
 
 def select_writes(ops: list[dict[str, Any]], params: dict[str, Any]) -> tuple[list[Write], list[str]]:
-    """Writes of the history restricted by ``namespace`` and ``write_steps`` params."""
+    """Writes of the history restricted by ``namespace`` (one or a list) and ``write_steps`` params, with the
+    acknowledged updates and deletes of them folded in."""
     writes, problems = pair_writes(ops)
+    mutations, more = pair_mutations(ops)
+    problems += more
+    problems += apply_mutations(writes, mutations)
     namespace = params.get("namespace")
     if namespace:
-        writes = [w for w in writes if w.namespace in (None, namespace)]
+        wanted = set(namespace) if isinstance(namespace, list) else {namespace}
+        writes = [w for w in writes if w.namespace is None or w.namespace in wanted]
     steps = params.get("write_steps")
     if steps:
         writes = [w for w in writes if w.step in set(steps)]
@@ -146,9 +181,16 @@ def anchor_op(ops: list[dict[str, Any]], events: list[str] | tuple[str, ...]) ->
     return found[-1] if found else None
 
 
+def _reads_namespace(value: dict[str, Any], namespace: str | list[str]) -> bool:
+    """Whether a read/get op covers the judged namespace(s) (a get names none: it is kept)."""
+    wanted = set(namespace) if isinstance(namespace, list) else {namespace}
+    covered = value.get("namespaces") or ([value["namespace"]] if value.get("namespace") is not None else None)
+    return covered is None or wanted <= set(covered)
+
+
 def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *, attempted: list[Write],
           anchor: dict[str, Any] | None = None, reads: Callable[[dict[str, Any]], bool] | None = None,
-          namespace: str | None = None, label: str = "") -> dict[str, Any]:
+          namespace: str | list[str] | None = None, label: str = "") -> dict[str, Any]:
     """Set-full verdict of ``required`` over ``nodes``, from the reads after ``anchor`` that ``reads`` accepts."""
     snapshots = Snapshots(ops)
     sf = SetFull(nodes, required, snapshots)
@@ -159,21 +201,29 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
             continue
         if reads is not None and not reads(op):
             continue
-        if namespace and isinstance(op.get("value"), dict) and op["value"].get("namespace") not in (None, namespace):
+        if namespace and isinstance(op.get("value"), dict) and not _reads_namespace(op["value"], namespace):
             continue
         if sf.observe(op):
             done = bool(required) and sf.converged()
             since = (since or op) if done else None
 
-    lost, corrupted, diverged = [], [], []
+    lost, corrupted, diverged, resurrected = [], [], [], []
     ids_by_title: dict[str, set[str]] = {}
+    live = [w for w in required if not w.deleted]
     for node in nodes:
         for w in required:
+            if w.deleted:
+                if w.id and sf.state[node].snapshot is not None and sf.observed(node, w.id) is not None:
+                    resurrected.append({"id": w.id, "title": w.title, "node": node})
+                continue
             state, found_id = sf.where(node, w)
             entry = {"id": w.id or found_id, "title": w.title, "node": node}
             if state == MISSING:
                 lost.append(entry)
             elif state == CORRUPTED:
+                record = sf.record(node, found_id) if found_id else None
+                if record is not None and isinstance((w.invoke.get("request") or {}), dict):
+                    entry["fields"] = differing({**w.invoke.get("request", {}), **_last_update(ops, w)}, record)
                 corrupted.append(entry)
             elif state == DIVERGED:
                 diverged.append({**entry, "found_id": found_id})
@@ -200,6 +250,13 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
             elif w.type == "fail":
                 failed_present.setdefault(title, []).append(node)
 
+    disagree = []
+    for w in live:
+        seen = {n: fp[2] for n in nodes if w.id and (fp := sf.observed(n, w.id)) is not None and fp[2]}
+        if len(set(seen.values())) > 1:
+            records = {n: r for n in nodes if (r := sf.record(n, str(w.id))) is not None}
+            disagree.append({"id": w.id, "title": w.title, "nodes": sorted(seen),
+                             "fields": agreement(records) if len(records) > 1 else []})
     unread = [n for n in nodes if n not in sf.read_nodes()]
     where = f" {label}" if label else ""
     reasons: list[str] = list(snapshots.problems)
@@ -210,9 +267,22 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
     if lost:
         reasons.append(f"{len(lost)} acknowledged write(s) missing{where} at the last read (never converged): "
                        + examples([f"{x['title']}@{x['node']}" for x in lost]))
-    if corrupted:
-        reasons.append(f"{len(corrupted)} write(s){where} present with other title or content: "
-                       + examples([f"{x['title']}@{x['node']}" for x in corrupted]))
+    by_fields: dict[str, list[dict[str, Any]]] = {}
+    for x in corrupted:  # one reason per set of differing fields, so a reader (and a known finding) can tell them
+        by_fields.setdefault(", ".join(x.get("fields") or []) or "fields not read", []).append(x)
+    for fields, group in sorted(by_fields.items()):
+        reasons.append(f"{len(group)} write(s){where} present with other content than last written, differing in "
+                       f"{fields}: " + examples([f"{x['title']}@{x['node']}" for x in group]))
+    if resurrected:
+        reasons.append(f"{len(resurrected)} deleted write(s) held again{where} (a delete that did not hold or was "
+                       "undone by catch-up, replay or restart): "
+                       + examples([f"{x['title']}@{x['node']}" for x in resurrected]))
+    split_by: dict[str, list[dict[str, Any]]] = {}
+    for x in disagree:  # one reason per set of differing fields (a known finding names exactly one set)
+        split_by.setdefault(", ".join(x["fields"]) or "fields not read", []).append(x)
+    for fields, group in sorted(split_by.items()):
+        reasons.append(f"{len(group)} write(s){where} whose nodes hold different records, differing in {fields}: "
+                       + examples([f"{x['title']} on {', '.join(x['nodes'])}" for x in group]))
     if diverged:
         reasons.append(f"{len(diverged)} write(s){where} held under another id: "
                        + examples([f"{x['title']}@{x['node']}" for x in diverged]))
@@ -223,7 +293,7 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
         reasons.append(f"{len(failed_present)} write(s) answered as certainly not done are present{where}: "
                        + examples([f"{t}@{','.join(ns)}" for t, ns in sorted(failed_present.items())]))
 
-    converged = bool(required) and not unread and sf.converged()
+    converged = bool(required) and not unread and sf.converged() and not disagree
     converged_at = op_time(since) if since is not None and converged else None
     if anchor is not None:
         start, start_from = op_time(anchor), f"{anchor.get('f')} (op {anchor.get('index')})"
@@ -234,7 +304,7 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
     ttc = None
     if converged_at is not None and start is not None:
         ttc = round(max(0, converged_at - start) / 1e6, 3)
-    pairs = len(required) * len(nodes)
+    pairs = len(live) * len(nodes)
     present_pairs = sum(sf.present.values())
     return {
         "reasons": reasons,
@@ -245,6 +315,10 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
         "lost": lost,
         "corrupted": corrupted,
         "diverged": diverged,
+        "resurrected": resurrected,
+        "disagree": disagree,
+        "deleted": sum(1 for w in required if w.deleted),
+        "updated": sum(1 for w in live if w.updates),
         "unexpected": unexpected,
         "recovered": [{"title": t, "nodes": ns} for t, ns in sorted(recovered.items())],
         "failed_but_present": [{"title": t, "nodes": ns} for t, ns in sorted(failed_present.items())],
@@ -255,6 +329,61 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
         "time_to_converge_from": start_from,
         "converged_at_op": since.get("index") if since is not None and converged else None,
     }
+
+
+def held_right_after_ack(ops: list[dict[str, Any]], writes: list[Write], quorum: int) -> dict[str, Any]:
+    """An acknowledgement means held: each ``held`` op (a read on every node right after a create, update or
+    delete was acknowledged) must show at least ``quorum`` nodes holding its result; and every acknowledged
+    mutation of the history must have its ``held`` op (a workload that checked some acks and skipped others
+    proves nothing about the others). Concurrent updates are not judged here (the ordering rule decides them)."""
+    helds = [op for op in ops if op.get("f") == HELD_F and op.get("type") == "ok"]
+    short: dict[str, list[str]] = {}  # by kind and what the other nodes held instead
+    for op in helds:
+        value = op.get("value") or {}
+        if len(value.get("holders") or []) < quorum:
+            others = sorted({str(state) for state in (value.get("states") or {}).values() if state != "held"})
+            key = (f"{value.get('kind')} acknowledgement(s) held by fewer than W={quorum} node(s) right after the ack,"
+                   f" the others holding {' or '.join(others) or 'nothing'}")
+            short.setdefault(key, []).append(f"{value.get('title')} held by {value.get('holders')}")
+    checked = {((op.get("value") or {}).get("kind"), (op.get("value") or {}).get("id")) for op in helds}
+    expected = {("create", w.id) for w in writes if w.id}
+    mutations, _problems = pair_mutations(ops)
+    expected |= {(m.f, m.id) for m in mutations if m.type == "ok" and m.id and not _concurrent(m, mutations)}
+    unchecked = sorted(f"{kind} {mem_id}" for kind, mem_id in expected - checked)
+    reasons = [f"{len(items)} {key}: {examples(items)}" for key, items in sorted(short.items())]
+    if unchecked:
+        reasons.append(f"{len(unchecked)} acknowledged write(s) never read right after their ack: "
+                       f"{examples(unchecked)}")
+    shorts = [item for items in short.values() for item in items]
+    return {"reasons": reasons, "figure": figure(len(helds) - len(shorts), len(helds)),
+            "held_checked": len(helds), "held_short": shorts[:50], "held_unchecked": unchecked[:50]}
+
+
+def _concurrent(m: Any, mutations: list[Any]) -> bool:
+    return any(o is not m and o.id == m.id and o.f == m.f == "update" and o.started < m.ended and m.started < o.ended
+               for o in mutations)
+
+
+def replicated_observations(result: dict[str, Any], required: list[Write], nodes: list[str]) -> dict[str, int]:
+    """Per node, how many acknowledged writes it was checked for that reached it by replication (it did not lead
+    them; found or found lost, each is one chance to catch a node that loses replicated writes: docs/checks.md,
+    detection power). A node never read counts none."""
+    read = {n for n in nodes if result.get("per_node_counts", {}).get(n) is not None}
+    return {n: sum(1 for w in required if not w.deleted and w.id and w.node != n) if n in read else 0
+            for n in nodes}
+
+
+def _last_update(ops: list[dict[str, Any]], w: Write) -> dict[str, Any]:
+    """The request body of the last acknowledged update of ``w`` (what its fields must now be), or {}."""
+    if not w.updates or not w.id:
+        return {}
+    body: dict[str, Any] = {}
+    for op in ops:
+        if op.get("f") == "update" and op.get("type") == "invoke" and (op.get("value") or {}).get("id") == w.id:
+            request = op.get("request") or {}
+            if w.allowed and (op.get("value") or {}).get("digest") in w.allowed:
+                body = {k: v for k, v in request.items() if k not in ("method", "path")}
+    return body
 
 
 def set_figures(result: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:

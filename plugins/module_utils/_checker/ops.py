@@ -14,6 +14,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 WRITE_F = "write"
+UPDATE_F = "update"
+DELETE_F = "delete"
+HELD_F = "held"
 READ_F = "read"
 GET_F = "get"
 NEMESIS = "nemesis"
@@ -109,9 +112,14 @@ def as_int(value: Any) -> int | None:
 
 
 class Write:
-    """One write: its invoke and its completion (None while pending: the outcome is unknown)."""
+    """One write: its invoke and its completion (None while pending: the outcome is unknown).
 
-    __slots__ = ("completion", "digest", "invoke", "namespace", "node", "process", "title")
+    After ``apply_mutations``: ``allowed`` holds the intent digests a node may hold of it (the last acknowledged
+    update's, or any of several concurrent ones the ordering rule may pick), ``deleted`` says an acknowledged
+    delete removed it (every node must then lack it) and ``maybe_deleted`` that a delete's outcome is unknown."""
+
+    __slots__ = ("allowed", "completion", "deleted", "digest", "invoke", "maybe_deleted", "namespace", "node",
+                 "process", "title", "updates")
 
     def __init__(self, invoke: dict[str, Any]) -> None:
         value = invoke.get("value") or {}
@@ -122,6 +130,16 @@ class Write:
         self.namespace: str | None = value.get("namespace")
         self.node: str | None = invoke.get("node")
         self.process = invoke.get("process")
+        self.allowed: set[str] | None = None
+        self.deleted = False
+        self.maybe_deleted = False
+        self.updates = 0
+
+    def holds(self, digest: str | None) -> bool:
+        """Whether a memory with this intent digest is this write as it must now be."""
+        if self.digest is None:
+            return True
+        return digest in (self.allowed if self.allowed is not None else {self.digest})
 
     @property
     def type(self) -> str:
@@ -195,6 +213,107 @@ def pair_writes(ops: list[dict[str, Any]]) -> tuple[list[Write], list[str]]:
     return writes, problems
 
 
+class Mutation:
+    """An update (PUT) or a delete of an acknowledged write, with its completion."""
+
+    __slots__ = ("completion", "f", "invoke")
+
+    def __init__(self, invoke: dict[str, Any]) -> None:
+        self.invoke, self.f = invoke, str(invoke.get("f"))
+        self.completion: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str | None:
+        return (self.invoke.get("value") or {}).get("id")
+
+    @property
+    def digest(self) -> str | None:
+        return (self.invoke.get("value") or {}).get("digest")
+
+    @property
+    def type(self) -> str:
+        return self.completion["type"] if self.completion else "pending"
+
+    @property
+    def started(self) -> int:
+        return int(self.invoke.get("index", -1))
+
+    @property
+    def ended(self) -> int:
+        return int(self.completion.get("index", 1 << 62)) if self.completion else 1 << 62
+
+    @property
+    def updated_at(self) -> int | None:
+        body = response(self.completion) if self.completion else {}
+        record = body.get("memory") if isinstance(body.get("memory"), dict) else body
+        return time_ns(record.get("updated_at")) if isinstance(record, dict) else None
+
+
+def pair_mutations(ops: list[dict[str, Any]]) -> tuple[list[Mutation], list[str]]:
+    """Updates and deletes in invoke order, each with its completion."""
+    open_by_process: dict[Any, Mutation] = {}
+    out: list[Mutation] = []
+    problems: list[str] = []
+    for op in ops:
+        if op.get("f") not in (UPDATE_F, DELETE_F):
+            continue
+        if op.get("type") == "invoke":
+            mutation = Mutation(op)
+            open_by_process[op.get("process")] = mutation
+            out.append(mutation)
+        elif op.get("type") in COMPLETIONS:
+            mutation = open_by_process.pop(op.get("process"), None)
+            if mutation is None or (op.get("value") or {}).get("id") != mutation.id:
+                problems.append(f"op {op.get('index')}: a {op.get('f')} completion that matches no pending invoke")
+                continue
+            mutation.completion = op
+    return out, problems
+
+
+def apply_mutations(writes: list[Write], mutations: list[Mutation]) -> list[str]:
+    """Fold the acknowledged updates and deletes into the writes they change (see ``Write``); problems found.
+
+    Ordering rule of concurrent updates (invoke/completion intervals overlap): the one with the later
+    ``updated_at`` in its response wins (ai-memory's last-writer-wins); sequential updates: the last one."""
+    by_id = {w.id: w for w in writes if w.id}
+    problems: list[str] = []
+    for mem_id, group in _group(mutations).items():
+        w = by_id.get(mem_id)
+        if w is None:
+            problems.append(f"{len(group)} update/delete op(s) of {mem_id}, which no acknowledged write created")
+            continue
+        updates = [m for m in group if m.f == UPDATE_F]
+        acked = [m for m in updates if m.type == "ok"]
+        unknown = [m for m in updates if m.type in ("info", "pending")]
+        w.updates = len(acked)
+        if acked:
+            last = max(acked, key=lambda m: m.ended)
+            rivals = [m for m in acked if m.ended > last.started]  # overlap the last one: concurrent with it
+            if len(rivals) > 1:
+                stamps = {m: m.updated_at for m in rivals}
+                newest = max((t for t in stamps.values() if t is not None), default=None)
+                winners = [m for m in rivals if stamps[m] == newest] if newest is not None else rivals
+            else:
+                winners = [last]
+            w.allowed = {m.digest for m in winners if m.digest} | {m.digest for m in unknown if m.digest}
+        elif unknown:
+            w.allowed = {w.digest or ""} | {m.digest for m in unknown if m.digest}
+        deletes = [m for m in group if m.f == DELETE_F]
+        if any(m.type == "ok" for m in deletes):
+            w.deleted = True
+        elif any(m.type in ("info", "pending") for m in deletes):
+            w.maybe_deleted = True
+    return problems
+
+
+def _group(mutations: list[Mutation]) -> dict[str, list[Mutation]]:
+    out: dict[str, list[Mutation]] = {}
+    for m in mutations:
+        if m.id:
+            out.setdefault(m.id, []).append(m)
+    return out
+
+
 def nemesis_ops(ops: list[dict[str, Any]], *names: str) -> list[dict[str, Any]]:
     return [op for op in ops if op.get("process") == NEMESIS and (not names or op.get("f") in names)]
 
@@ -224,9 +343,10 @@ def live_nodes(ops: list[dict[str, Any]], nodes: list[str], before_index: int) -
     return [n for n in nodes if n not in down]
 
 
-def fingerprint(found: Any) -> tuple[str, str | None] | None:
+def fingerprint(found: Any) -> tuple[str, str | None, str | None] | None:
+    """(title, intent digest, replicated-record digest) of a memory a read saw (older histories: no third)."""
     if isinstance(found, (list, tuple)) and len(found) >= 2:
-        return str(found[0]), found[1]
+        return str(found[0]), found[1], (found[2] if len(found) > 2 else None)
     return None
 
 
@@ -235,7 +355,7 @@ class Snapshots:
 
     def __init__(self, ops: list[dict[str, Any]]) -> None:
         self._by_index = {op.get("index"): op for op in ops if op.get("f") == READ_F}
-        self._cache: dict[Any, dict[str, tuple[str, str | None]] | None] = {}
+        self._cache: dict[Any, dict[str, tuple[str, str | None, str | None]] | None] = {}
         self.problems: list[str] = []
 
     def add(self, op: dict[str, Any]) -> None:
@@ -243,13 +363,13 @@ class Snapshots:
         if op.get("f") == READ_F:
             self._by_index[op.get("index")] = op
 
-    def of(self, op: dict[str, Any]) -> dict[str, tuple[str, str | None]] | None:
+    def of(self, op: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]] | None:
         key = op.get("index")
         if key in self._cache:
             return self._cache[key]
         self._cache[key] = None  # guards reference cycles
         value = op.get("value") if isinstance(op.get("value"), dict) else {}
-        result: dict[str, tuple[str, str | None]] | None = None
+        result: dict[str, tuple[str, str | None, str | None]] | None = None
         if "unchanged_since" in value:
             ref = self._by_index.get(value["unchanged_since"])
             if ref is None or int(value["unchanged_since"]) >= int(key if key is not None else -1) \
@@ -267,6 +387,6 @@ class Snapshots:
                 if value.get("key") == "id":
                     result[str(k)] = fp
                 else:  # older histories: {title: [id, digest]}
-                    result[fp[0]] = (str(k), fp[1])
+                    result[fp[0]] = (str(k), fp[1], None)
         self._cache[key] = result
         return result

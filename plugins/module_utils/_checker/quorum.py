@@ -16,7 +16,9 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     UNREAD,
     SetFull,
     examples,
+    held_right_after_ack,
     judge,
+    replicated_observations,
     select_writes,
     set_figures,
     ttc_figure,
@@ -35,6 +37,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import
     live_nodes,
     nemesis_ops,
     outcome_text,
+    pair_mutations,
 )
 
 SHORTFALL_KEYS = {"error", "got", "needed", "reason"}
@@ -75,9 +78,13 @@ def _visibility_hint(vis: dict[str, Any]) -> str:
 
 
 def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """S1: every write 201 with W <= quorum_acks <= live nodes, each acked id on every node with its content.
+    """S1: every write 201 with W <= quorum_acks <= live nodes; every update and delete of them (through other
+    peers) 200; with ``held``, each acknowledgement held by at least W nodes right after it; at the end every node
+    holds every acknowledged write as its last acknowledged update left it (whole records, the same on every
+    node) and none of the deleted ones.
 
-    params: ``w``, ``n``, ``nodes`` (all N nodes); optional ``namespace``, ``write_steps``, ``deadline_ms``.
+    params: ``w``, ``n``, ``nodes`` (all N nodes); optional ``namespace`` (one or a list), ``write_steps``,
+    ``deadline_ms``, ``held`` (judge the held ops), ``seed`` (recorded).
     """
     quorum, size, nodes = int(params["w"]), int(params["n"]), [str(n) for n in params["nodes"]]
     if not 1 <= quorum <= size or len(nodes) != size:
@@ -86,15 +93,30 @@ def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str,
     reasons = list(problems)
     bad = []
     for w in writes:
-        problem = ack_problem(w, quorum, len(live_nodes(ops, nodes, w.index)))
+        if w.step == "bulk":  # a bulk create answers 200 {created, errors} for the batch: all created, no error
+            problem = None if w.type == "ok" else \
+                f"{w.title}: bulk create through {w.node} answered {outcome_text(w.completion)}"
+        else:
+            problem = ack_problem(w, quorum, len(live_nodes(ops, nodes, w.index)))
         if problem:
             bad.append(problem)
     if not writes:
         reasons.append("no write was attempted")
     if bad:
         reasons.append(f"{len(bad)} of {len(writes)} write(s) not a quorum acknowledgement: {examples(bad)}")
+    mutations = [m for m in pair_mutations(ops)[0]
+                 if not params.get("namespace") or (m.invoke.get("value") or {}).get("namespace")
+                 in (params["namespace"] if isinstance(params["namespace"], list) else [params["namespace"]])]
+    refused = [f"{m.f} {(m.invoke.get('value') or {}).get('title')}: {outcome_text(m.completion)}"
+               for m in mutations if m.type != "ok"]
+    if refused:
+        reasons.append(f"{len(refused)} of {len(mutations)} update(s)/delete(s) not acknowledged with 200: "
+                       f"{examples(refused)}")
     acked = [w for w in writes if w.type == "ok"]
     vis = visibility(writes, ops)
+    held = held_right_after_ack(ops, acked, quorum) if as_bool(params.get("held")) else None
+    if held is not None:
+        reasons += held["reasons"]
     result = judge(ops, nodes, acked, attempted=writes, namespace=params.get("namespace"))
     conv_reasons = result.pop("reasons")
     if conv_reasons and result["lost"]:
@@ -105,10 +127,16 @@ def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str,
     if deadline is not None and ttc is not None and ttc > float(deadline):
         reasons.append(f"replicated in {ttc} ms, later than the deadline of {deadline} ms")
     figs = {"quorum_writes_acknowledged": figure(len(writes) - len(bad), len(writes)), **set_figures(result)}
+    if mutations:
+        figs["updates_and_deletes_acknowledged"] = figure(len(mutations) - len(refused), len(mutations))
+    if held is not None:
+        figs["acks_held_by_w_right_after"] = held["figure"]
     if ttc is not None or deadline is not None:
         figs["time_to_converge_ms"] = ttc_figure(ttc, deadline)
-    return {"valid": not reasons, "reasons": reasons, "figures": figs, "visibility": vis,
-            "writes_attempted": len(writes), "not_acknowledged": bad, **result}
+    extra = {k: v for k, v in (held or {}).items() if k not in ("reasons", "figure")}
+    return {"valid": not reasons, "reasons": reasons, "figures": figs, "visibility": vis, "seed": params.get("seed"),
+            "writes_attempted": len(writes), "not_acknowledged": bad, "mutations": len(mutations), **extra,
+            "replicated_observations": replicated_observations(result, acked, nodes), **result}
 
 
 def _shortfall_problems(w: Write, quorum: int, live: int) -> list[str]:

@@ -1,10 +1,11 @@
 # Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
-"""A small DigitalOcean API v2 client for the read-only planning and inventory modules.
+"""A small DigitalOcean API v2 client for the read-only planning and inventory modules, and the retrying proxy.
 
-Every request has a timeout; HTTP 429 (and 5xx on reads) is retried, honouring ``Retry-After``, until a
-deadline; every failure becomes a :class:`DoApiError` whose message names the status, DigitalOcean's error id
-and message, and never the token. The community.digitalocean modules do the creating and deleting; this client
-only lists, reads and prices.
+Every request has a timeout; HTTP 429 and 5xx are retried as ``retry`` says (429 always, 5xx for idempotent
+methods), honouring ``Retry-After`` and ``ratelimit-reset``, until a deadline; every failure becomes a
+:class:`DoApiError` whose message names the status, DigitalOcean's error id and message, and never the token.
+The community.digitalocean modules do the creating (through ``proxy``, which retries the same way); this client
+lists, reads, prices and deletes VPCs (do_vpc_delete).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 
 from ansible.module_utils.urls import open_url
+from ansible_collections.aimemory.swarm.plugins.module_utils._do.retry import Deadline, next_wait, retryable
 
 DEFAULT_BASEURL = "https://api.digitalocean.com/v2"
 PER_PAGE = 200
@@ -34,23 +37,59 @@ class DoApiError(Exception):
         self.error_id = error_id
 
 
-def _retry_after(headers: Any, default: float) -> float:
-    """Seconds to wait before retrying: Retry-After, else ratelimit-reset (epoch), else the default."""
-    if headers is None:
-        return default
-    value = headers.get("Retry-After")
-    if value:
+@dataclass
+class Answer:
+    """The last answer to a request, after retries: status, headers, body, attempts made, and the wait the API
+    asked for that did not fit before the deadline (0 when the request was not given up)."""
+
+    status: int
+    headers: Any
+    payload: bytes
+    attempts: int = 1
+    refused_wait: float = 0.0
+    advised: bool = False
+
+
+def send_once(opener: Opener, url: str, method: str, body: bytes | None, headers: dict[str, str], timeout: float,
+              validate_certs: bool, api: str) -> tuple[int, Any, bytes]:
+    """One HTTP exchange: (status, headers, body) for any HTTP answer; DoApiError when none arrived."""
+    try:
+        resp = opener(url, data=body, headers=headers, method=method, timeout=timeout,
+                      validate_certs=validate_certs, follow_redirects="none")
         try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-    reset = headers.get("ratelimit-reset")
-    if reset:
+            return resp.getcode(), resp.headers, resp.read()
+        finally:
+            resp.close()
+    except HTTPError as exc:
         try:
-            return max(0.0, min(float(reset) - time.time(), 60.0))
-        except ValueError:
-            pass
-    return default
+            payload = exc.read()
+        except OSError:
+            payload = b""
+        return exc.code, exc.headers, payload
+    except TimeoutError as exc:
+        raise DoApiError(f"the DigitalOcean API at {api} did not answer within {timeout:g} s "
+                         f"({method} {url.split('?', 1)[0][len(api):] or '/'}): {exc}") from exc
+    except (URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DoApiError(f"cannot reach the DigitalOcean API at {api}: {reason}") from exc
+
+
+def send_with_retries(send: Callable[[], tuple[int, Any, bytes]], method: str, deadline: Deadline,
+                      sleep: Callable[[float], None] = time.sleep,
+                      on_retry: Callable[[int, float], None] | None = None) -> Answer:
+    """``send()`` until its answer is final, or the next wait would end after the deadline."""
+    attempts = 0
+    while True:
+        attempts += 1
+        status, headers, payload = send()
+        if not retryable(method, status):
+            return Answer(status, headers, payload, attempts)
+        wait, advised = next_wait(status, headers, attempts)
+        if not deadline.allows(wait):
+            return Answer(status, headers, payload, attempts, refused_wait=max(wait, 1e-9), advised=advised)
+        if on_retry is not None:
+            on_retry(status, wait)
+        sleep(wait)
 
 
 class DoClient:
@@ -80,55 +119,30 @@ class DoClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         self.requests += 1
-        try:
-            resp = self._open(url, data=body, headers=headers, method=method, timeout=self.timeout,
-                              validate_certs=self.validate_certs, follow_redirects="none")
-            try:
-                return resp.getcode(), resp.headers, resp.read()
-            finally:
-                resp.close()
-        except HTTPError as exc:
-            try:
-                payload = exc.read()
-            except OSError:
-                payload = b""
-            return exc.code, exc.headers, payload
-        except TimeoutError as exc:
-            raise DoApiError(f"the DigitalOcean API at {self.baseurl} did not answer within {self.timeout:g} s "
-                             f"({method} {url.split('?', 1)[0][len(self.baseurl):] or '/'}): {exc}") from exc
-        except (URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DoApiError(f"cannot reach the DigitalOcean API at {self.baseurl}: {reason}") from exc
+        return send_once(self._open, url, method, body, headers, self.timeout, self.validate_certs, self.baseurl)
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                 query: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-        """One call; 429 (and 5xx for GET) retried until ``retry_seconds`` have passed. Returns (status, json)."""
+        """One call; 429 and 5xx retried (``retry``) until ``retry_seconds`` have passed. Returns (status, json)."""
         url = self._url(path, query)
         data = json.dumps(body).encode() if body is not None else None
-        deadline = self._clock() + self.retry_seconds
-        attempts, delay = 0, 1.0
-        while True:
-            attempts += 1
-            status, headers, payload = self._send_once(method, url, data)
-            try:
-                parsed = json.loads(payload.decode() or "{}") if payload else {}
-            except ValueError:
-                parsed = {}
-            if not isinstance(parsed, dict):
-                parsed = {}
-            retryable = status == 429 or (status >= 500 and method == "GET")
-            if not retryable:
-                return status, parsed
-            wait = _retry_after(headers, delay) if status == 429 else delay
-            if self._clock() + wait > deadline:
-                what = "rate limited by" if status == 429 else "server errors from"
-                hint = f"; the API asks to retry after {wait:.0f} s" if status == 429 else ""
-                raise DoApiError(f"{what} the DigitalOcean API (HTTP {status} {parsed.get('id', '')}: "
-                                 f"{parsed.get('message', 'no message')}) on {method} /{path.lstrip('/')}: "
-                                 f"gave up after {attempts} attempts in {self.retry_seconds:g} s{hint}",
-                                 status, str(parsed.get("id", "")))
-            self._sleep(wait)
-            delay = min(delay * 2, 10.0)
+        deadline = Deadline(self.retry_seconds, self._clock)
+        answer = send_with_retries(lambda: self._send_once(method, url, data), method, deadline, self._sleep)
+        try:
+            parsed = json.loads(answer.payload.decode() or "{}") if answer.payload else {}
+        except ValueError:
+            parsed = {}
+        if not isinstance(parsed, dict):
+            parsed = {}
+        if answer.refused_wait:
+            status = answer.status
+            what = "rate limited by" if status == 429 else "server errors from"
+            hint = f"; the API asks to retry after {answer.refused_wait:.0f} s" if answer.advised else ""
+            raise DoApiError(f"{what} the DigitalOcean API (HTTP {status} {parsed.get('id', '')}: "
+                             f"{parsed.get('message', 'no message')}) on {method} /{path.lstrip('/')}: "
+                             f"gave up after {answer.attempts} attempts in {self.retry_seconds:g} s{hint}",
+                             status, str(parsed.get("id", "")))
+        return answer.status, parsed
 
     @staticmethod
     def error(method: str, path: str, status: int, parsed: dict[str, Any]) -> DoApiError:

@@ -35,8 +35,12 @@ def price_plan(hosts: list[dict[str, Any]], sizes: list[dict[str, Any]], region:
         if not size.get("available", False) or region not in (size.get("regions") or []):
             problems.append(f"{host.get('name')}: size {slug!r} is not available in region {region!r}")
             continue
-        lines.append({"name": host.get("name"), "size": slug, "price_hourly": float(size.get("price_hourly", 0)),
-                      "price_monthly": float(size.get("price_monthly", 0))})
+        if size.get("price_hourly") in (None, ""):
+            problems.append(f"{host.get('name')}: size {slug!r} has no hourly price in GET /v2/sizes, so the budget "
+                            "cannot be checked")
+            continue
+        lines.append({"name": host.get("name"), "size": slug, "price_hourly": float(size["price_hourly"]),
+                      "price_monthly": float(size.get("price_monthly") or 0)})
     if problems:
         known = ", ".join(sorted(str(s.get("slug")) for s in sizes if s.get("available")))
         raise BudgetError("; ".join(problems) + f" (sizes on sale: {known})")
@@ -68,18 +72,44 @@ def check_capacity(droplet_limit: int, existing: int, wanted: int) -> None:
                           f"{wanted} more would exceed it (ask DigitalOcean to raise the limit, or remove droplets)")
 
 
-def spend(droplets: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    """Actual spend so far: each droplet's hours since created_at x its hourly price."""
-    rows, total_hours, total = [], 0.0, 0.0
+def _hourly(droplet: dict[str, Any], planned: dict[str, float]) -> tuple[float | None, str]:
+    """(hourly price, where it came from): the API's ``size.price_hourly``, else the plan's price for the size."""
+    if droplet.get("price_hourly") is not None:
+        return float(droplet["price_hourly"]), "api"
+    if droplet.get("size") in planned:
+        return float(planned[droplet["size"]]), "plan"
+    return None, "unknown"
+
+
+def spend(droplets: list[dict[str, Any]], now: float, planned: dict[str, float] | None = None) -> dict[str, Any]:
+    """Actual spend so far: each droplet's hours since created_at x its hourly price, the API's when the droplet
+    carries one, else the planned price of its size (``price_source`` says which). A droplet priced by neither
+    makes the total null and is listed in ``unpriced``: the spend is never silently zero."""
+    rows, total_hours, total, unpriced = [], 0.0, 0.0, []
     for droplet in droplets:
         created = droplet.get("created_epoch")
         hours = max(0.0, (now - float(now if created is None else created)) / 3600.0)
-        cost = hours * float(droplet.get("price_hourly") or 0.0)
+        price, source = _hourly(droplet, planned or {})
+        cost = None if price is None else hours * price
         total_hours += hours
-        total += cost
-        rows.append({"name": droplet.get("name"), "size": droplet.get("size"),
-                     "price_hourly": droplet.get("price_hourly"), "created_at": droplet.get("created_at"),
-                     "hours": round(hours, 6), "usd": round(cost, 6)})
-    return {"droplets": rows, "droplet_hours": round(total_hours, 6), "usd": round(total, 6),
-            "arithmetic": " + ".join(f"{r['name']} {r['hours']:.4f} h x {rate(float(r['price_hourly'] or 0))}"
-                                     for r in rows) + f" = {usd(total)}" if rows else "no droplets = $0.00"}
+        total += cost or 0.0
+        if price is None:
+            unpriced.append(droplet.get("name"))
+        rows.append({"name": droplet.get("name"), "size": droplet.get("size"), "price_hourly": price,
+                     "price_source": source, "created_at": droplet.get("created_at"), "hours": round(hours, 6),
+                     "usd": None if cost is None else round(cost, 6)})
+    usd_total = None if unpriced else round(total, 6)
+    return {"droplets": rows, "droplet_hours": round(total_hours, 6), "usd": usd_total, "unpriced": unpriced,
+            "arithmetic": _spend_arithmetic(rows, usd_total, unpriced)}
+
+
+def _spend_arithmetic(rows: list[dict[str, Any]], total: float | None, unpriced: list[Any]) -> str:
+    if not rows:
+        return "no droplets = $0.00"
+    terms = []
+    for row in rows:
+        price = "unknown price" if row["price_hourly"] is None else rate(row["price_hourly"])
+        terms.append(f"{row['name']} {row['hours']:.4f} h x {price}"
+                     + (" (planned)" if row["price_source"] == "plan" else ""))
+    result = usd(total) if total is not None else f"unknown (no price for {', '.join(map(str, unpriced))})"
+    return " + ".join(terms) + f" = {result}"

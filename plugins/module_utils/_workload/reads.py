@@ -14,7 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
-from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import digest
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import (
+    intent_digest,
+    replicated_digest,
+)
 
 LIMIT = 1000
 MAX_PAGES = 10000
@@ -40,13 +43,13 @@ class NamespaceRead:
         return self.memories is not None
 
     def found(self) -> dict[str, list[Any]]:
-        """``{id: [title, digest]}``: what the history records of this read."""
+        """``{id: [title, intent digest, replicated digest]}``: what the history records of this read."""
         return {mid: fingerprint(mem) for mid, mem in sorted((self.memories or {}).items())}
 
 
 def fingerprint(memory: dict[str, Any]) -> list[Any]:
-    title = str(memory.get("title", ""))
-    return [title, digest(title, str(memory.get("content", "")))]
+    """[title, digest of the client-chosen fields, digest of the whole replicated record] (records.py)."""
+    return [str(memory.get("title", "")), intent_digest(memory), replicated_digest(memory)]
 
 
 def read_namespace(client: Endpoint, namespace: str, limit: int = LIMIT, max_pages: int = MAX_PAGES,

@@ -18,11 +18,15 @@ from verify.summary import summarize
 CHECKS = ["s1_quorum_write", "s1_again"]
 
 
-def evidence(name: str, builder_ops: list[dict[str, Any]]) -> dict[str, Any]:
+SIZED = {"replicated_observations": {"node-a": 3000, "node-b": 3000, "node-c": 3000}}
+
+
+def evidence(name: str, builder_ops: list[dict[str, Any]], details: dict[str, Any] | None = None) -> dict[str, Any]:
     result = check("quorum_write", builder_ops, S1)
     return {"check": name, "kind": "quorum_write", "params": S1, "pass": result["valid"],
             "reasons": result["reasons"], "figures": result["figures"], "started_at": "2026-11-22T10:00:00Z",
-            "ended_at": "2026-11-22T10:01:00Z", "history": builder_ops, "details": {}}
+            "ended_at": "2026-11-22T10:01:00Z", "history": builder_ops,
+            "details": SIZED if details is None else details}
 
 
 @pytest.fixture
@@ -149,8 +153,8 @@ def test_reds_that_are_known_findings_of_the_release_are_named_and_stay_red() ->
     from verify.summary import classify_reds
 
     expectations = {"known_findings": [{"id": "hang", "check": "phase1-*",
-                                        "match": ["cli_recall_default_tier:", "did not return within"]},
-                                       {"id": "never-seen", "check": "s5_*", "match": ["x"]}]}
+                                        "matches": [["cli_recall_default_tier:", "did not return within"]]},
+                                       {"id": "never-seen", "check": "s5_*", "matches": [["x"], ["y", "z"]]}]}
     reasons = ["phase1-node-a: cli_recall_default_tier: `ai-memory recall x` did not return within 30 s (killed)",
                "phase1-node-a: figure assertions_passed = 14/15 = 0.9333 fails >= 1.0",
                "phase1-node-b: backup: failed {}", "s1_quorum_write: 1 acknowledged write(s) missing",
@@ -162,3 +166,18 @@ def test_reds_that_are_known_findings_of_the_release_are_named_and_stay_red() ->
     assert reds["unexplained"] == reasons[2:]
     assert reds["not_reproduced"] == ["never-seen"]
     assert classify_reds(reasons, None) == {"known": [], "unexplained": reasons, "not_reproduced": []}
+
+
+def test_a_campaign_too_small_to_catch_a_one_in_a_thousand_loss_is_red(green: Path) -> None:
+    """docs/checks.md: S1 is sized so that a peer losing 1 replicated write in 1000 is caught with p >= 0.95; a
+    campaign whose checks verified fewer replicated writes cannot certify that."""
+    assert summarize(green)["detection_power"]["power"] >= 0.95
+    write_json_atomic(green / "s1_quorum_write.json", evidence("s1_quorum_write", s1_history().ops,
+                                                               {"replicated_observations": {"node-a": 1000,
+                                                                                            "node-b": 2990}}))
+    doc = summarize(green)
+    assert doc["detection_power"]["observations_per_node"] == {"node-a": 4000, "node-b": 5990, "node-c": 3000}
+    write_json_atomic(green / "s1_again.json", evidence("s1_again", s1_history().ops, {}))
+    doc = summarize(green)
+    assert doc["overall_pass"] is False and doc["detection_power"]["power"] < 0.95
+    assert any(r.startswith("detection power 0.63") for r in doc["reasons"]), doc["reasons"]

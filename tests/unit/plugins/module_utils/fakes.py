@@ -333,7 +333,7 @@ class FakeCluster:
         with self.lock:
             store = self.stores[name]
             if path == "/api/v1/memories" and method == "POST":
-                return self._create(name, body, headers.get("x-agent-id", ""))
+                return self._create(name, body, headers.get("x-agent-id") or AGENT)
             if path == "/api/v1/agents" and method == "POST":
                 for node in self.names:
                     if node == name or self._reachable(name, node):
@@ -382,19 +382,19 @@ class FakeCluster:
         store = self.stores[name]
         if any(m["title"] == body["title"] and m["namespace"] == ns for m in store.values()):
             return 409, {}, {"code": "CONFLICT", "error": "memory with title already exists"}
-        metadata: dict[str, Any] = {"scope": body.get("scope", "private"), "agent_id": agent}
+        meta = {**(body.get("metadata") or {}), "scope": body.get("scope", "private"), "agent_id": agent}
         level = None
         if self.attestation:
             try:
                 level = self._attest(name, agent, body, body.get("signature"))
             except _Refused as exc:
                 return 403, {}, {"code": "ATTESTATION_FAILED", "error": f"agent attestation failed: {exc}"}
-            metadata.update({k: v for k, v in (body.get("metadata") or {}).items() if k == "write_signature"})
+            if level:
+                meta["attest_level"] = level
         mem = {"id": str(uuid.uuid4()), "title": body["title"], "content": body["content"], "namespace": ns,
-               "tier": body.get("tier", "mid"), "metadata": metadata,
+               "tier": body.get("tier", "mid"), "tags": body.get("tags") or [], "priority": body.get("priority", 5),
+               "source": body.get("source", "api"), "metadata": meta,
                "created_at": body.get("created_at") or "2026-12-02T09:00:00+00:00"}
-        if level:
-            metadata["attest_level"] = level
         store[mem["id"]] = mem
         got = 1
         for peer in self.names:
@@ -418,7 +418,7 @@ class FakeCluster:
             got += 1
         if got >= self.w or "ack_without_quorum" in self.faults:
             return 201, {}, {"id": mem["id"], "tier": mem["tier"], "namespace": ns, "title": mem["title"],
-                             "agent_id": AGENT, "quorum_acks": got}
+                             "agent_id": agent, "quorum_acks": got}
         shortfall = {"error": "quorum_not_met", "got": got, "needed": self.w,
                      "reason": "unreachable" if got == 1 else "timeout"}
         if "extra_body_key" in self.faults:

@@ -80,7 +80,7 @@ def test_quorum_write_names_a_lost_write() -> None:
 
 def test_quorum_write_catches_changed_content() -> None:
     result = judged("quorum_write", s1_history(tamper=True).ops, S1)
-    assert not result["valid"] and has(result, "other title or content")
+    assert not result["valid"] and has(result, "present with other content than last written")
     assert result["corrupted"] == [{"id": "id-s1-2", "title": "s1-2", "node": "node-c"}]
 
 

@@ -194,7 +194,8 @@ def test_chaos_passes_with_bounds_and_shipgate_keys() -> None:
     result = judged("chaos", chaos_history().ops, P4)
     assert result["valid"], result["reasons"]
     assert result["shipgate"] == {"phase": 4, "cycles_per_fault": 1, "writes_per_cycle": 4,
-                                  "convergence_by_fault": {c: 1.0 for c in CLASSES}}
+                                  "convergence_by_fault": {c: 1.0 for c in CLASSES},
+                                  "shipgate_bound_threshold": 0.995, "bound_threshold_judged": 1.0}
     kill = result["classes"]["kill_primary_mid_write"]["cycles"][0]
     assert kill["writes_cut_by_the_kill"] == 1 and kill["ok"] == 2 and kill["fail"] == 2
     assert result["classes"]["partition_minority"]["cycles"][0]["minority_refused"] == 1

@@ -10,9 +10,9 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import get_memory, read_namespace
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import intent_digest, replicated_digest
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import (
     WriteWorkload,
-    digest,
     next_numbers,
     outcome,
 )
@@ -59,7 +59,7 @@ def test_workload_records_every_write_and_never_the_api_key(pki: PKI, cluster: F
     assert {w.node for w in writes} == {"node-a", "node-b"}
     inv = ops[0]
     assert inv["request"]["scope"] == "team" and inv["request"]["agent_id"] == "ai:tester"
-    assert inv["value"]["digest"] == digest(inv["value"]["title"], inv["request"]["content"])
+    assert inv["value"]["digest"] == intent_digest(inv["request"])
     assert API_KEY not in Path(path).read_text()
     assert next_numbers(ops, "ns1", "w") == (12, 3)
     assert next_numbers(ops, "other", "w") == (0, 3)
@@ -104,7 +104,8 @@ def test_reads_page_past_a_server_cap_of_20(pki: PKI, cluster: FakeCluster, tmp_
         assert res.page_sizes == [20, 20, 5, 0] and res.pages == 4
         found = res.found()
         some = sorted(found)[0]
-        assert found[some][1] == digest(found[some][0], res.memories[some]["content"])
+        assert found[some][1] == intent_digest(res.memories[some])
+        assert found[some][2] == replicated_digest(res.memories[some])
         resp, mem = get_memory(c, some)
         assert resp.status == 200 and mem is not None and mem["id"] == some
         resp, mem = get_memory(c, "no-such-id")
