@@ -29,6 +29,12 @@ options:
     description: Seconds C(--version) may take.
     type: float
     default: 30
+  environment:
+    description:
+      - Extra environment of the C(--version) call, for example C(AI_MEMORY_STANDIN_RELEASE) for the stand-in
+        impersonating another release (the nodes get the same through their host-wide file).
+    type: dict
+    default: {}
   posture:
     description:
       - Write-attestation posture to run - C(attested) (HTTP writes signed by a key bound to their agent, refused
@@ -83,13 +89,15 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._releases import ex
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(binary=dict(type="path", required=True), timeout=dict(type="float", default=30),
+                           environment=dict(type="dict", default={}),
                            posture=dict(type="str", choices=["", "attested", "permissive"], default="")),
         supports_check_mode=True,
     )
     # a scratch HOME: ai-memory writes a default config.toml into $HOME/.config on its first run
     with tempfile.TemporaryDirectory(prefix="aimemory-version-") as home:
         done = run([module.params["binary"], "--version"], timeout=module.params["timeout"],
-                   env=dict(os.environ, HOME=home, AI_MEMORY_NO_CONFIG="1"), cwd=home)
+                   env=dict(os.environ, HOME=home, AI_MEMORY_NO_CONFIG="1",
+                            **{str(k): str(v) for k, v in module.params["environment"].items()}), cwd=home)
     line = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
     if not done.ok or not line:
         module.fail_json(msg=f"cannot ask the binary for its version: {done.why()}")

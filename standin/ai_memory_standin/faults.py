@@ -12,6 +12,7 @@ FAULTS: dict[str, str] = {
     "no_catchup": "never runs catch-up and never retries failed pushes",
     "migrate_drop_field": "migrate silently loses the tags field",
     "backup_no_snapshot": "backup reports success but writes no snapshot",
+    "accept_unsigned": "takes unsigned HTTP writes although its release (posture) requires agent attestation",
 }
 
 

@@ -22,6 +22,9 @@ PLAY = """
     - name: Show the allowlist fact
       ansible.builtin.debug:
         msg: "ALLOWLIST={{ pki_allowlist | to_json }}"
+    - name: Show the agent keys fact
+      ansible.builtin.debug:
+        msg: "AGENTKEYS={{ pki_agent_keys | to_json }}"
 """
 
 
@@ -73,6 +76,9 @@ def test_agent_keys_are_issued_once_private_and_named_after_the_agent(tmp_path: 
     changed, out = run(tmp_path, hosts, pki_agents=agents)
     assert changed > 0
     keys = tmp_path / "pki" / "agents"
+    fact = json.loads(re.search(r"AGENTKEYS=(\{.*\})", out).group(1).replace('\\"', '"'))
+    assert fact == {"ai:swarm-certifier": str(keys / "ai_swarm-certifier"),
+                    "ai:agent-alice": str(keys / "ai_agent-alice")}
     assert sorted(p.name for p in keys.iterdir()) == ["ai_agent-alice.key", "ai_agent-alice.pub",
                                                       "ai_swarm-certifier.key", "ai_swarm-certifier.pub"]
     assert (keys / "ai_swarm-certifier.key").stat().st_mode & 0o777 == 0o600

@@ -127,7 +127,7 @@ def reaches_attest(module: Any) -> bool:
     """Modules that can sign writes: those with the endpoint's options (``agent_keys``) or an ``agent_key``."""
     doc = yaml.safe_load(module.DOCUMENTATION)
     return ("aimemory.swarm.endpoint" in (doc.get("extends_documentation_fragment") or [])
-            or "agent_key" in (doc.get("options") or {}))
+            or bool({"agent_key", "agent_keys"} & set(doc.get("options") or {})))
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[1] for m in MODULES])
