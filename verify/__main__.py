@@ -1,11 +1,13 @@
-"""python -m verify init | provenance | summarize | report (run from the repository root)."""
+"""python -m verify init | provenance | summarize | report | matrix | diff (run from the repository root)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from verify import matrix as release_matrix
 from verify.evidence import update_latest, write_json_atomic
 from verify.provenance import build, load_facts
 from verify.report import write_report
@@ -26,6 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidence-dir", type=Path, required=True)
     p = sub.add_parser("report", help="render index.html from campaign-summary.json")
     p.add_argument("--evidence-dir", type=Path, required=True)
+    p = sub.add_parser("matrix", help="the release x check matrix of campaigns (JSON, markdown, README table)")
+    p.add_argument("evidence_dirs", type=Path, nargs="+")
+    p.add_argument("--runs", type=Path, help="wall times measured around each command (scripts/release-matrix)")
+    p.add_argument("--json", type=Path, dest="json_out")
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--readme", type=Path, help="replace these releases' rows in the README's certification table")
+    p = sub.add_parser("diff", help="what changed between two campaigns (two releases)")
+    p.add_argument("older", type=Path)
+    p.add_argument("newer", type=Path)
+    p.add_argument("--json", type=Path, dest="json_out")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "init":
@@ -42,6 +54,24 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "summarize":
             return main_summarize(args.evidence_dir)
+        if args.cmd == "matrix":
+            runs = json.loads(args.runs.read_text()) if args.runs else None
+            doc = release_matrix.matrix(args.evidence_dirs, runs)
+            if args.json_out:
+                write_json_atomic(args.json_out, doc)
+            table = release_matrix.markdown(doc)
+            if args.markdown:
+                args.markdown.write_text(table)
+            if args.readme:
+                release_matrix.update_readme(args.readme, doc)
+            print(table, end="")
+            return 0
+        if args.cmd == "diff":
+            doc = release_matrix.diff(args.older, args.newer)
+            if args.json_out:
+                write_json_atomic(args.json_out, doc)
+            print(release_matrix.diff_text(doc), end="")
+            return 0
         print(write_report(args.evidence_dir))
         return 0
     except (OSError, ValueError, KeyError) as exc:

@@ -115,6 +115,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     Endpoint,
+    endpoint_kwargs,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import Completed
@@ -154,8 +155,8 @@ def main() -> None:
         module.exit_json(changed=False, summary={})
     history = History(p["history"])
     node = os.uname()[1]
-    client = Endpoint(p["url"], **{k: p[k] for k in ("api_key", "agent_id", "ca_cert", "client_cert", "client_key",
-                                                     "timeout")})
+    # the one client of phase 1's HTTP steps: with agent_keys, its create is signed (agent attestation)
+    client = Endpoint(p["url"], **endpoint_kwargs(p))
     summary: dict = {}
     if p["stage"] == "functional":
         shutil.rmtree(p["workdir"], ignore_errors=True)
