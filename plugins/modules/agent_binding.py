@@ -13,9 +13,10 @@ description:
     (the registration fans out to the node's quorum peers), C(PUT /api/v1/agents/{id}/pubkey) binds the key on
     this node only (a binding is a local update; catch-up may carry it to peers later, never in time for a
     write). Both are admin-gated, so O(agent_id) must be one of the node's admin agent ids.
-  - Idempotent - it reads the node's registrations (the C(_agents) namespace, C(agent:<id>) rows and their
-    C(metadata.agent_pubkey)) first and only registers a missing agent and binds a key that differs. The key is
-    compared as raw bytes, whatever base64 spelling the node stores.
+  - Idempotent - it reads each agent's registration on the node first (the C(agent:<id>) row of namespace
+    C(_agents) and its C(metadata.agent_pubkey), read as that agent, since a PostgreSQL-backed node keeps the row
+    private to it) and only registers a missing agent and binds a key that differs. The key is compared as raw
+    bytes, whatever base64 spelling the node stores.
   - With O(register=false) it registers nothing and waits (up to O(wait) seconds) for the registrations another
     node fanned out to arrive, then binds. Every binding is read back; a key that did not stick fails the task.
 version_added: 0.3.0
@@ -116,24 +117,28 @@ REGISTRY_NAMESPACE = "_agents"
 POLL_S = 0.5
 
 
-def registrations(client: Endpoint) -> dict[str, bytes | None]:
-    """agent id -> raw bound key (None: registered, no key) as this node stores them."""
-    resp = client.request("GET", f"/api/v1/memories?namespace={REGISTRY_NAMESPACE}&limit=1000")
-    if resp.status != 200:
-        raise RuntimeError(f"cannot list the node's agent registrations: {resp.status or resp.error_class} "
-                           f"{str(resp.body)[:300]}")
-    body = resp.body
-    rows = body.get("memories") if isinstance(body, dict) else body
+def registrations(client: Endpoint, agents: list[str]) -> dict[str, bytes | None]:
+    """agent id -> raw bound key (None: registered, no key) as this node stores them; an agent not registered here
+    is absent. Each agent's registration row is read as that agent (``X-Agent-Id``): a PostgreSQL-backed node keeps
+    the row private to the agent it registers, so only its owner (or the admin list, which has no keys) sees it."""
     found: dict[str, bytes | None] = {}
-    for row in rows if isinstance(rows, list) else []:
-        title = str((row or {}).get("title", ""))
-        if not title.startswith("agent:"):
-            continue
-        key = ((row.get("metadata") or {}) if isinstance(row.get("metadata"), dict) else {}).get("agent_pubkey")
-        try:
-            found[title[len("agent:"):]] = raw_public_key(str(key)) if key else None
-        except ValueError:
-            found[title[len("agent:"):]] = b""  # a key the node holds that is not one: rebind
+    for agent in agents:
+        resp = client.request("GET", f"/api/v1/memories?namespace={REGISTRY_NAMESPACE}&limit=1000",
+                              headers={"X-Agent-Id": agent})
+        if resp.status != 200:
+            raise RuntimeError(f"cannot read the registration of {agent}: {resp.status or resp.error_class} "
+                               f"{str(resp.body)[:300]}")
+        body = resp.body
+        rows = body.get("memories") if isinstance(body, dict) else body
+        for row in rows if isinstance(rows, list) else []:
+            if str((row or {}).get("title", "")) != f"agent:{agent}":
+                continue
+            meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+            key = meta.get("agent_pubkey")
+            try:
+                found[agent] = raw_public_key(str(key)) if key else None
+            except ValueError:
+                found[agent] = b""  # a key the node holds that is not one: rebind
     return found
 
 
@@ -173,7 +178,7 @@ def main() -> None:
         a: {"agent_id": a, "key_id": key_id_of(raw), "registered": False, "bound": False, "actions": []}
         for a, (raw, _t) in wanted.items()}
     try:
-        have = registrations(client)
+        have = registrations(client, list(wanted))
         missing = [a for a in wanted if a not in have]
         if missing and p["register"]:
             for agent in missing:
@@ -188,10 +193,10 @@ def main() -> None:
                                          f"{str(resp.body)[:300]}", agents=list(results.values()))
         if not module.check_mode:
             deadline = time.monotonic() + max(0.0, p["wait"])
-            have = registrations(client)
+            have = registrations(client, list(wanted))
             while any(a not in have for a in wanted) and time.monotonic() < deadline:
                 time.sleep(POLL_S)
-                have = registrations(client)
+                have = registrations(client, list(wanted))
             absent = sorted(a for a in wanted if a not in have)
             if absent:
                 module.fail_json(msg=f"not registered on {p['url']} after {p['wait']:g} s: {absent}",
@@ -212,7 +217,7 @@ def main() -> None:
                 module.fail_json(msg=f"binding the key of {agent}: {resp.status or resp.error_class} "
                                      f"{str(resp.body)[:300]}", agents=list(results.values()))
         if not module.check_mode and any("bind" in r["actions"] for r in results.values()):
-            have = registrations(client)
+            have = registrations(client, list(wanted))
             wrong = sorted(a for a, (raw, _t) in wanted.items() if p["bind"] and have.get(a) != raw)
             if wrong:
                 module.fail_json(msg=f"the bound key did not stick on {p['url']}: {wrong}",

@@ -358,9 +358,10 @@ class FakeCluster:
                 self.agents[name][agent] = _attest.raw_public_key(str((body or {}).get("pubkey_b64")))
                 return 200, {}, {"bound": True, "agent_id": agent}
             if path == "/api/v1/memories" and method == "GET" and query.get("namespace") == ["_agents"]:
+                # each registration is private to its agent, as on a PostgreSQL-backed node
                 rows = [{"id": f"reg-{a}", "title": f"agent:{a}", "namespace": "_agents",
                          "metadata": {"agent_pubkey": _attest.public_b64(k)} if k else {}}
-                        for a, k in sorted(self.agents[name].items())]
+                        for a, k in sorted(self.agents[name].items()) if a == headers.get("x-agent-id")]
                 return 200, {}, {"memories": rows, "count": len(rows)}
             if path == "/api/v1/memories" and method == "GET":
                 ns = query.get("namespace", [None])[0]
