@@ -55,12 +55,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._attest import (  # noqa: F401 (re-exported)
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-    SCHEMES,
-    Keyring,
-)
+from ansible_collections.aimemory.swarm.plugins.module_utils import _attest
+from ansible_collections.aimemory.swarm.plugins.module_utils._attest import SCHEMES, Keyring
+
+# the modules check these when asked to sign (missing_required_lib('cryptography'))
+HAS_CRYPTOGRAPHY = _attest.HAS_CRYPTOGRAPHY
+CRYPTOGRAPHY_IMPORT_ERROR = _attest.CRYPTOGRAPHY_IMPORT_ERROR
 
 HTTPX_IMPORT_ERROR: str | None = None
 try:
@@ -79,7 +79,7 @@ ENDPOINT_ARGSPEC: dict[str, dict[str, Any]] = {
     "client_key": {"type": "path", "no_log": False},
     "ca_cert": {"type": "path"},
     "timeout": {"type": "float", "default": 10.0},
-    "agent_keys": {"type": "dict"},
+    "agent_keys": {"type": "dict", "no_log": False},  # agent id -> path of its key file (the key is never read here)
     "signature_scheme": {"type": "str", "choices": list(SCHEMES)},
 }
 ENDPOINT_OPTIONS = tuple(ENDPOINT_ARGSPEC)

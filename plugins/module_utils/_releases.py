@@ -156,6 +156,8 @@ RELEASES: dict[str, dict[str, Any]] = {
         "http_write_signature": "ai-memory/write/v0",
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
+        # scopes of another agent's memory a reader sees (src/storage/mod.rs is_visible: every non-private scope)
+        "cross_agent_scopes": ["team", "unit", "org", "collective"],
         "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT, CATCHUP_CONFIDENCE_SOURCE],
     },
     "0.10.0": {
@@ -172,6 +174,9 @@ RELEASES: dict[str, dict[str, Any]] = {
         # "ai-memory/write/v1"; handlers/federation_receive.rs re-verifies metadata.write_signature on a peer
         "http_write_signature": "ai-memory/write/v1",
         "cross_backend_time_precision": "microsecond",
+        # src/visibility.rs (#1921, 0.9.0): team/unit/org are visible only within the reader's namespace subtree
+        # (its agent id is its namespace prefix), private to the owner; only collective is seen across agents
+        "cross_agent_scopes": ["collective"],
         "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED],
     },
 }
@@ -192,7 +197,7 @@ def expectations(version_output: str) -> dict[str, Any]:
     if known is None:
         return {"release": release, "source": "reported by the binary", "schema_version": None,
                 "mcp_profiles": {}, "http_write_attestation": None, "http_write_signature": None,
-                "cross_backend_time_precision": "microsecond", "known_findings": []}
+                "cross_backend_time_precision": "microsecond", "cross_agent_scopes": None, "known_findings": []}
     return {"release": release, "source": "aimemory.swarm release table", **known}
 
 

@@ -107,6 +107,14 @@ options:
     type: list
     elements: str
     default: []
+  scopes:
+    description:
+      - The scopes varied writes choose from (with O(seed)) - those the reading agent may see of another agent's
+        memory in the release under test (the release table's C(cross_agent_scopes); ai-memory 0.9+ shows C(team),
+        C(unit) and C(org) only within the reader's namespace subtree). Empty is every shared scope.
+    type: list
+    elements: str
+    default: []
   held:
     description:
       - Every peer (C(name), C(url)); right after each acknowledgement the write is read by id on all of them at
@@ -273,6 +281,7 @@ def main() -> None:
             pause_after_refused=dict(type="float", default=0.0),
             seed=dict(type="int"),
             namespaces=dict(type="list", elements="str", default=[]),
+            scopes=dict(type="list", elements="str", default=[]),
             held=dict(type="list", elements="dict", default=[]),
             bulk=dict(type="int", default=0),
             **ENDPOINT_ARGSPEC,
@@ -298,7 +307,8 @@ def main() -> None:
         module.fail_json(msg="held: every item needs a name and a url")
     varied = None
     if p["seed"] is not None:
-        varied = Varied(p["seed"], p["namespaces"] or [p["namespace"]], p["agents"] or [p["agent_id"]])
+        varied = Varied(p["seed"], p["namespaces"] or [p["namespace"]], p["agents"] or [p["agent_id"]],
+                        **({"scopes": tuple(p["scopes"])} if p["scopes"] else {}))
     args = endpoint_kwargs(p)
     try:
         for leader in leaders:  # refuse bad URLs or unreadable certificate files before any op is recorded

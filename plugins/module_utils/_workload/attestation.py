@@ -114,8 +114,8 @@ class AttestationProbe:
         base = {"process": PROCESS, "f": "write", "node": node, "value": value, "step": case}
         self.history.append({**base, "type": "invoke", "request": request})
         resp = client.request("POST", PATH, sent, headers={"X-Agent-Id": agent})
-        kind = "ok" if resp.status == 201 else ("fail" if resp.status is not None and 400 <= resp.status < 500
-                                                 else "info")
+        refused = resp.status is not None and 400 <= resp.status < 500
+        kind = "ok" if resp.status == 201 else ("fail" if refused else "info")
         self.history.append({**base, "type": kind, **response_record(resp)})
         counts = self.outcomes.setdefault(case, {})
         key = str(resp.status if resp.status is not None else resp.error_class)

@@ -392,7 +392,6 @@ class FakeCluster:
             raise _Refused("agent attestation is required but this write is unsigned or the agent has no bound key")
         return "claimed" if signature else None
 
-
     def _fan_out(self, name: str, apply: Any) -> int:
         """Apply a mutation on every reachable peer (``apply(peer_store)``); the number of nodes that hold it."""
         got = 1

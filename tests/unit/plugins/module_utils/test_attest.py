@@ -86,11 +86,11 @@ def test_only_creates_are_signed_and_bulk_rows_each_are(tmp_path: Path) -> None:
     signer = _attest.Signer(str(key_file(tmp_path)), _attest.SCHEME_V0)
     for method, path in (("PUT", "/api/v1/memories/x"), ("DELETE", "/api/v1/memories/x"), ("POST", "/api/v1/links"),
                          ("GET", "/api/v1/memories")):
-        assert signer.sign(method, path, {"title": "t", "content": "c"}, "ai:a") == ({"title": "t", "content": "c"},
-                                                                                      {})
+        body = {"title": "t", "content": "c"}
+        assert signer.sign(method, path, body, "ai:a") == (body, {})
         assert signer.record(method, path, {}, "ai:a") is None
-    rows, _ = signer.sign("POST", "/api/v1/memories/bulk", [{"title": "a", "content": "1"},
-                                                             {"title": "b", "content": "2"}], "ai:a")
+    bulk = [{"title": "a", "content": "1"}, {"title": "b", "content": "2"}]
+    rows, _headers = signer.sign("POST", "/api/v1/memories/bulk", bulk, "ai:a")
     assert all("signature" in r and "metadata" not in r for r in rows)  # v0 has no relay copy
     assert len({r["created_at"] for r in rows}) == 1
     assert signer.sign("POST", "/api/v1/memories", {"title": "t"}, None)[0] == {"title": "t"}  # no agent, unsigned
@@ -101,7 +101,7 @@ def test_the_key_never_shows(tmp_path: Path) -> None:
     signer = _attest.Signer(str(path), _attest.SCHEME_V1)
     pem = path.read_text()
     secret = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-    sent, _ = signer.sign("POST", "/api/v1/memories", {"title": "t", "content": "c"}, "ai:a")
+    sent, _headers = signer.sign("POST", "/api/v1/memories", {"title": "t", "content": "c"}, "ai:a")
     shown = json.dumps([repr(signer), signer.record("POST", "/api/v1/memories", sent, "ai:a"), sent, vars(signer)
                         | {"_key": None}])
     assert secret not in shown and secret[-20:] not in shown
@@ -168,10 +168,12 @@ def post(url: str, body: Any, agent: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-@pytest.mark.parametrize(("version", "scheme", "unsigned"), [("0.10.0", _attest.SCHEME_V1, 403),
-                                                              ("0.7.0", _attest.SCHEME_V0, 201)])
-def test_the_real_binary_verifies_what_the_signer_signs(tmp_path: Path, version: str, scheme: str,
-                                                         unsigned: int) -> None:
+@pytest.mark.parametrize(("version", "scheme", "unsigned"), [
+    ("0.10.0", _attest.SCHEME_V1, 403),
+    ("0.7.0", _attest.SCHEME_V0, 201),
+])
+def test_the_real_binary_verifies_what_the_signer_signs(
+        tmp_path: Path, version: str, scheme: str, unsigned: int) -> None:
     binary = real_binary(version)
     if binary is None:
         pytest.skip(f"the real ai-memory {version} is not built here")
@@ -209,7 +211,7 @@ def test_the_real_binary_verifies_what_the_signer_signs(tmp_path: Path, version:
         assert memory["metadata"]["attest_level"] == "agent_attested"
         assert memory["created_at"] == resp.attestation["created_at"]
         client.close()
-        tampered, _ = signer.sign("POST", "/api/v1/memories", {**body, "title": "tampered"}, agent)
+        tampered, _headers = signer.sign("POST", "/api/v1/memories", {**body, "title": "tampered"}, agent)
         tampered["content"] += "!"
         status, answer = post(f"{url}/api/v1/memories", tampered, agent)
         assert (status, answer.get("code")) == (403, "ATTESTATION_FAILED")

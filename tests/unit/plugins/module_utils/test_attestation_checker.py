@@ -54,7 +54,7 @@ def history(posture: str = "attested", answer: dict[tuple[str, str], int] | None
                 value={"id": mem_id, "case": case, "leader": leader, "found": level != "absent",
                        "attest_level": level, "write_signature": "c2ln" if case == "signed" else None,
                        "created_at": created or "2026-12-02T09:00:01+00:00", "agent_id": "ai:tester"})
-    titles = [m.removeprefix("id-") for m, *_ in accepted]
+    titles = [entry[0].removeprefix("id-") for entry in accepted]
     for reader in NODES:
         add(process="attestation", type="ok", f="read", node=reader, status=200,
             value={"namespace": "att", "titles": titles + (stored or {}).get(reader, [])})
@@ -132,6 +132,6 @@ def test_a_case_never_run_or_a_posture_unknown_is_red() -> None:
 
 def test_a_scheme_without_a_relay_copy_needs_no_body_only_case() -> None:
     cases = tuple(c for c in CASES if c != "signed_body_only")
-    result = judged("attestation", history("permissive", cases=cases), {**PARAMS, "posture": "permissive",
-                                                          "scheme": "ai-memory/write/v0"})
+    params = {**PARAMS, "posture": "permissive", "scheme": "ai-memory/write/v0"}
+    result = judged("attestation", history("permissive", cases=cases), params)
     assert result["valid"], result["reasons"]

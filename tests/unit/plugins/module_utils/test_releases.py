@@ -19,6 +19,7 @@ USED_BY = {
     "http_write_signature": ("playbooks/checks.yml", "campaign_expect.http_write_signature"),
     "cross_backend_time_precision": ("playbooks/checks.yml", "campaign_expect.cross_backend_time_precision"),
     "known_findings": ("verify/summary.py", '.get("known_findings")'),
+    "cross_agent_scopes": ("playbooks/tasks/check_s1.yml", "campaign_expect.cross_agent_scopes"),
 }
 
 
@@ -67,8 +68,8 @@ def test_0100_is_what_its_binary_and_source_say() -> None:
     ("0.7.0", "", "permissive", {}, False),
     ("0.7.0", "attested", "attested", {"AI_MEMORY_REQUIRE_AGENT_ATTESTATION": "1"}, True),
 ])
-def test_a_posture_is_what_the_nodes_run_and_a_non_default_one_says_so(release: str, wanted: str, posture: str,
-                                                                        env: dict[str, str], signed: bool) -> None:
+def test_a_posture_is_what_the_nodes_run_and_a_non_default_one_says_so(
+        release: str, wanted: str, posture: str, env: dict[str, str], signed: bool) -> None:
     got = _releases.posture(_releases.expectations(f"ai-memory {release}"), wanted)
     assert (got["posture"], got["env"], got["signed"], got["judged"]) == (posture, env, signed, True)
     default = _releases.default_posture(_releases.expectations(f"ai-memory {release}"))

@@ -66,9 +66,8 @@ def test_agent_binding_fails_when_the_agent_never_arrives(run_module: Runner, pk
                                         "agents": [{"agent_id": AGENT, "public_key": agent_key[1]}],
                                         **endpoint_args(pki)})
     assert result["failed"] and "not registered" in result["msg"]
-    bad = run_module(agent_binding, {"url": cluster.url("node-b"), "agents": [{"agent_id": AGENT,
-                                                                                "public_key": "AAAA"}],
-                                     **endpoint_args(pki)})
+    agents = [{"agent_id": AGENT, "public_key": "AAAA"}]
+    bad = run_module(agent_binding, {"url": cluster.url("node-b"), "agents": agents, **endpoint_args(pki)})
     assert bad["failed"] and "32 bytes" in bad["msg"]
 
 
