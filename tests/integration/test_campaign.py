@@ -136,7 +136,11 @@ REHEARSALS = {
     "ack_without_quorum": {"s2_quorum_not_met": "expected 503 quorum_not_met",
                            "phase4": "not refused with 503 quorum_not_met"},
     "no_catchup": {"s2_quorum_not_met": "after restart", "phase4": "missing after heal"},
+    # in the attested posture (the stand-in as itself, 0.7.0, then requires signed HTTP creates)
+    "accept_unsigned": {"attestation": "unsigned through node-a must be refused (posture attested) but was accepted"},
 }
+# campaign variables a rehearsal needs besides its faults
+REHEARSAL_VARS = {"accept_unsigned": {"campaign_ai_memory_posture": "attested"}}
 
 
 @pytest.mark.parametrize("faults", sorted(REHEARSALS))
@@ -145,9 +149,9 @@ def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str) 
     name = f"{kept_swarm}-fault-{faults.replace('+', '-')}"
     phases = sorted({c.split("-")[0] for c in expected if c.startswith("phase")})
     declared = {"campaign_standin_faults": faults.split("+"), "campaign_checks": [c for c in expected
-                                                                                  if c.startswith("s")],
+                                                                                  if not c.startswith("phase")],
                 "campaign_phases": phases, "campaign_chaos_classes": ["partition_minority"],
-                "campaign_chaos_cycles": 1}
+                "campaign_chaos_cycles": 1, **REHEARSAL_VARS.get(faults, {})}
     result = play("campaign.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS, *STANDIN,
                   "-e", f"campaign_evidence_name={name}", "-e", "campaign_convergence_deadline=25",
                   "-e", json.dumps(declared))
