@@ -1,4 +1,4 @@
-"""python -m verify init | provenance | summarize | report (run from the repository root)."""
+"""python -m verify init | provenance | summarize | report | matrix | diff (run from the repository root)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from verify import matrix as release_matrix
 from verify.evidence import update_latest, write_json_atomic
 from verify.provenance import build, load_facts
 from verify.report import write_report
@@ -36,6 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evidence-dir", type=Path, required=True)
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("matrix", help="the release x check matrix of campaigns (JSON, markdown, README table)")
+    p.add_argument("evidence_dirs", type=Path, nargs="+")
+    p.add_argument("--runs", type=Path, help="wall times measured around each command (scripts/release-matrix)")
+    p.add_argument("--json", type=Path, dest="json_out")
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--readme", type=Path, help="replace these releases' rows in the README's certification table")
+    p = sub.add_parser("diff", help="what changed between two campaigns (two releases)")
+    p.add_argument("older", type=Path)
+    p.add_argument("newer", type=Path)
+    p.add_argument("--json", type=Path, dest="json_out")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "init":
@@ -68,6 +79,24 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, indent=1))
             print(f"{result['caught']} of {result['corruptions']} corruptions caught", file=sys.stderr)
             return 1 if result["missed"] else 0
+        if args.cmd == "matrix":
+            runs = json.loads(args.runs.read_text()) if args.runs else None
+            doc = release_matrix.matrix(args.evidence_dirs, runs)
+            if args.json_out:
+                write_json_atomic(args.json_out, doc)
+            table = release_matrix.markdown(doc)
+            if args.markdown:
+                args.markdown.write_text(table)
+            if args.readme:
+                release_matrix.update_readme(args.readme, doc)
+            print(table, end="")
+            return 0
+        if args.cmd == "diff":
+            doc = release_matrix.diff(args.older, args.newer)
+            if args.json_out:
+                write_json_atomic(args.json_out, doc)
+            print(release_matrix.diff_text(doc), end="")
+            return 0
         print(write_report(args.evidence_dir))
         return 0
     except (OSError, ValueError, KeyError) as exc:

@@ -56,6 +56,11 @@ def build(facts: dict[str, Any]) -> dict[str, Any]:
         "build": {k: v for k, v in (facts.get("build") or {}).items() if k != "binary_path"} or None,
         "expectations": facts.get("expectations") or None,
         "settings": facts.get("settings") or {},
+        # the write-attestation posture the nodes ran: a permissive run (or any posture that is not the release's
+        # default) says so here, in the summary and in the certification table
+        "posture": (facts.get("settings") or {}).get("posture") or None,
+        # checks the campaign could not judge on this release, and why (never a silent pass)
+        "not_judged": facts.get("not_judged") or {},
         "topology": facts["topology"],
         # PostgreSQL, pgvector and AGE as they run (role postgres_age), when the campaign deployed them
         "postgres": facts.get("postgres") or None,

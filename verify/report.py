@@ -21,11 +21,13 @@ def render(summary: dict[str, Any], files: list[str]) -> str:
     links = "".join(f"<li><a href='{esc(f)}'>{esc(f)}</a></li>" for f in files)
     prov = esc(json.dumps(summary.get("provenance"), indent=2))
     reasons = "".join(f"<li>{esc(r)}</li>" for r in summary.get("reasons", []))
+    not_judged = "".join(f"<p>not judged: {esc(k)}: {esc(v)}</p>" for k, v in (summary.get("not_judged") or {}).items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{esc(summary['campaign_id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px;vertical-align:top}}
 .pass{{color:#070}}.fail,.missing,.empty,.malformed,.schema_invalid,.recomputed_mismatch,.pin_mismatch{{color:#b00}}</style></head>
 <body><h1>{esc(summary['campaign_id'])}: <span class="{verdict.lower()}">{verdict}</span></h1>
-<p>completed {esc(summary.get('completed_at', ''))}</p><ul>{reasons}</ul>
+<p>completed {esc(summary.get('completed_at', ''))}; write-attestation posture:
+<b>{esc(summary.get('posture') or 'not recorded')}</b></p>{not_judged}<ul>{reasons}</ul>
 <table><tr><th>check</th><th>status</th><th>figures</th><th>reasons</th></tr>{''.join(rows)}</table>
 <h2>Provenance</h2><pre>{prov}</pre><h2>Evidence files</h2><ul>{links}</ul></body></html>
 """

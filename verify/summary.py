@@ -207,6 +207,16 @@ def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> di
             "not_reproduced": sorted(f["id"] for f in findings if f["id"] not in seen)}
 
 
+def posture_label(prov: dict[str, Any] | None) -> str | None:
+    """The write-attestation posture the nodes ran, as the reports print it ("attested (the release's default)",
+    "permissive (AI_MEMORY_REQUIRE_AGENT_ATTESTATION=0, not the release's default attested)"); None when the
+    campaign recorded none (earlier evidence)."""
+    posture = (prov or {}).get("posture") or ((prov or {}).get("settings") or {}).get("posture")
+    if isinstance(posture, dict):
+        return str(posture.get("label") or posture.get("posture"))
+    return str(posture) if posture else None
+
+
 LOSS_RATE = 0.001  # the peer the campaign must catch: it loses 1 replicated write in 1000
 POWER_TARGET = 0.95
 VOLUME_CHECK = "s1_quorum_write"  # the check sized for the detection power (docs/checks.md)
@@ -287,6 +297,8 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         "overall_pass": overall,
         "reasons": reasons,
         "reds": classify_reds(reasons, (prov or {}).get("expectations")),
+        "posture": posture_label(prov),
+        "not_judged": (prov or {}).get("not_judged") or {},
         "declared_checks": declared,
         "detection_power": power,
         "checks": checks,
@@ -330,6 +342,10 @@ def main_summarize(evidence_dir: Path) -> int:
     for reason in summary["reasons"]:
         if not any(reason.startswith(f"{n}:") for n in summary["checks"]):
             print(f"FAIL  {reason}")
+    if summary["posture"]:
+        print(f"POSTURE {summary['posture']}")
+    for name, why in sorted(summary["not_judged"].items()):
+        print(f"NOT JUDGED  {name}: {why}")
     print(f"VERDICT {'GREEN' if summary['overall_pass'] else 'RED'}: {evidence_dir / 'campaign-summary.json'}")
     return 0 if summary["overall_pass"] else 1
 

@@ -36,4 +36,20 @@ options:
       - Timeout in seconds of each connection attempt and each read of a response.
     type: float
     default: 10.0
+  agent_keys:
+    description:
+      - Agent id to the path of its Ed25519 private key (PEM) on the host running the module. With
+        O(signature_scheme), every memory a request creates as one of these agents (its C(X-Agent-Id)) is signed
+        with the agent's key as the release specifies (agent attestation); other requests are sent as they are.
+      - The keys are read on the host and never returned or recorded; histories record the key id only.
+      - Needs the Python library cryptography (Debian C(python3-cryptography)) on that host.
+    type: dict
+  signature_scheme:
+    description:
+      - How the release under test signs a write (the release table's C(http_write_signature)) -
+        C(ai-memory/write/v1) (0.9 and later - deterministic CBOR with a domain tag, and the relay copy in
+        C(metadata.write_signature) its federation verifies), C(ai-memory/write/v0) (0.7). Unset, nothing is
+        signed.
+    type: str
+    choices: [ai-memory/write/v1, ai-memory/write/v0]
 """

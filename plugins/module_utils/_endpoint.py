@@ -35,6 +35,12 @@ not happen (Jepsen ``fail``); any other transport failure leaves it unknown (``i
 
 The one retry is explicit and narrow: an idempotent request (``GET``, ``HEAD``, ``OPTIONS``) whose kept-alive
 connection turns out to be dropped (``reset``) is sent once more on a new connection. Nothing else is ever resent.
+
+Agent attestation (``_attest.py``): with ``agent_keys`` (agent id -> Ed25519 private key file) and a
+``signature_scheme``, every request goes through the keyring at the one place it is sent: a memory created as an
+agent with a key (the ``X-Agent-Id`` of the request) is signed as the release specifies, any other request is sent
+as is. ``Response.attestation`` says what happened (signed or not, the key id, never the key); ``None`` for a
+request that is not an attested write or an endpoint without keys.
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from ansible_collections.aimemory.swarm.plugins.module_utils import _attest
+from ansible_collections.aimemory.swarm.plugins.module_utils._attest import SCHEMES, Keyring
+
+# the modules check these when asked to sign (missing_required_lib('cryptography'))
+HAS_CRYPTOGRAPHY = _attest.HAS_CRYPTOGRAPHY
+CRYPTOGRAPHY_IMPORT_ERROR = _attest.CRYPTOGRAPHY_IMPORT_ERROR
 
 HTTPX_IMPORT_ERROR: str | None = None
 try:
@@ -66,6 +79,8 @@ ENDPOINT_ARGSPEC: dict[str, dict[str, Any]] = {
     "client_key": {"type": "path", "no_log": False},
     "ca_cert": {"type": "path"},
     "timeout": {"type": "float", "default": 10.0},
+    "agent_keys": {"type": "dict", "no_log": False},  # agent id -> path of its key file (the key is never read here)
+    "signature_scheme": {"type": "str", "choices": list(SCHEMES)},
 }
 ENDPOINT_OPTIONS = tuple(ENDPOINT_ARGSPEC)
 IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
@@ -85,6 +100,7 @@ class Response:
     latency_ms: float = 0.0
     detail: str | None = None
     refused_before_request: bool = False
+    attestation: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,6 +128,19 @@ class Response:
 def endpoint_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     """The Endpoint keyword arguments from a module's params (the shared doc fragment's options)."""
     return {k: params.get(k) for k in ENDPOINT_OPTIONS if params.get(k) is not None}
+
+
+_KEYRINGS: dict[tuple[str, tuple[tuple[str, str], ...]], Keyring] = {}
+
+
+def keyring(agent_keys: dict[str, str] | None, scheme: str | None) -> Keyring | None:
+    """The keyring of these keys (loaded once per process: every worker's endpoints share it), None without keys."""
+    if not agent_keys or not scheme:
+        return None
+    key = (scheme, tuple(sorted((str(a), str(p)) for a, p in agent_keys.items())))
+    if key not in _KEYRINGS:
+        _KEYRINGS[key] = Keyring(dict(key[1]), scheme)
+    return _KEYRINGS[key]
 
 
 def _is_tls_alert(exc: BaseException) -> bool:
@@ -220,7 +249,8 @@ class Endpoint:
 
     def __init__(self, base_url: str, api_key: str | None = None, agent_id: str | None = None,
                  client_cert: str | None = None, client_key: str | None = None, ca_cert: str | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, agent_keys: dict[str, str] | None = None,
+                 signature_scheme: str | None = None) -> None:
         if not HAS_HTTPX:
             raise ImportError(f"the endpoint client needs the Python library httpx: {HTTPX_IMPORT_ERROR}")
         parts = urlsplit(base_url)
@@ -244,6 +274,7 @@ class Endpoint:
             self.ctx.sslsocket_class = _socket_class(self._conn)
         self._client: httpx.Client | None = None
         self._urls: dict[str, httpx.URL] = {}
+        self.signer = keyring(agent_keys, signature_scheme)
 
     def __enter__(self) -> Endpoint:
         return self
@@ -289,6 +320,11 @@ class Endpoint:
         method = method.upper()
         hdrs: dict[str, str] = {}
         data = None
+        attestation = None
+        if self.signer is not None and body is not None and not isinstance(body, bytes):
+            agent = (headers or {}).get("X-Agent-Id") or self.agent_id
+            body, extra, attestation = self.signer.sign(method, path, body, agent)
+            hdrs.update(extra)
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
@@ -309,7 +345,7 @@ class Endpoint:
                 if cls == "reset" and attempt + 1 < attempts:
                     continue  # a reused connection the server dropped: an idempotent request goes again
                 return Response(None, error_class=cls, latency_ms=_ms(start), detail=_detail(exc),
-                                refused_before_request=refused)
+                                refused_before_request=refused, attestation=attestation)
             headers_out: dict[str, str] = {}
             for key, value in resp.headers.multi_items():  # names lower-cased
                 headers_out[key] = f"{headers_out[key]}, {value}" if key in headers_out else value
@@ -318,11 +354,12 @@ class Endpoint:
             except Exception as exc:  # a body cut short
                 cls = classify(exc, tls=self.tls, connected=True, fresh=False)[0]
                 return Response(resp.status_code, headers_out, None, "incomplete" if cls != "timeout" else cls,
-                                _ms(start), _detail(exc))
+                                _ms(start), _detail(exc), attestation=attestation)
             finally:
                 resp.close()
-            return Response(resp.status_code, headers_out, _parse(raw), None, _ms(start))
-        return Response(None, error_class="error", latency_ms=_ms(start), detail="no attempt made")
+            return Response(resp.status_code, headers_out, _parse(raw), None, _ms(start), attestation=attestation)
+        return Response(None, error_class="error", latency_ms=_ms(start), detail="no attempt made",
+                        attestation=attestation)
 
 
 def _detail(exc: BaseException) -> str:

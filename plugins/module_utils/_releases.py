@@ -18,9 +18,70 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# MCP tools per profile, as the release's `mcp --profile <p>` lists them (tools/list), memory_capabilities included
-_CORE_070 = ["memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall",
-             "memory_search", "memory_smart_load", "memory_store"]
+# MCP tools per profile, as `mcp --profile <p>` lists them (tools/list, memory_capabilities included), read on the
+# built binaries of each release (the list is the release's, the order sorted)
+_CORE_070 = [
+    "memory_capabilities", "memory_get", "memory_list", "memory_load_family", "memory_recall", "memory_search",
+    "memory_smart_load", "memory_store"]
+_GRAPH_070 = [
+    "memory_capabilities", "memory_entity_get_by_alias", "memory_entity_register", "memory_find_paths",
+    "memory_get", "memory_get_links", "memory_get_taxonomy", "memory_kg_invalidate", "memory_kg_query",
+    "memory_kg_timeline", "memory_link", "memory_list", "memory_load_family", "memory_recall", "memory_replay",
+    "memory_search", "memory_smart_load", "memory_store", "memory_verify"]
+_ADMIN_070 = [
+    "memory_capabilities", "memory_capture_turn", "memory_delete", "memory_forget", "memory_gc", "memory_get",
+    "memory_list", "memory_load_family", "memory_namespace_clear_standard", "memory_namespace_get_standard",
+    "memory_namespace_set_standard", "memory_pending_approve", "memory_pending_list", "memory_pending_reject",
+    "memory_promote", "memory_recall", "memory_search", "memory_smart_load", "memory_store", "memory_subscribe",
+    "memory_unsubscribe", "memory_update"]
+_POWER_070 = [
+    "memory_atomise", "memory_auto_tag", "memory_calibrate_confidence", "memory_capabilities",
+    "memory_check_agent_action", "memory_check_duplicate", "memory_consolidate",
+    "memory_dependents_of_invalidated", "memory_deref", "memory_detect_contradiction", "memory_expand_query",
+    "memory_export_reflection", "memory_get", "memory_inbox", "memory_ingest_multistep", "memory_list",
+    "memory_load_family", "memory_offload", "memory_persona", "memory_persona_generate", "memory_quota_status",
+    "memory_recall", "memory_reflect", "memory_reflection_origin", "memory_rule_list", "memory_search",
+    "memory_share", "memory_smart_load", "memory_store", "memory_subscription_dlq_list",
+    "memory_subscription_replay"]
+_FULL_070 = [
+    "memory_agent_list", "memory_agent_register", "memory_archive_list", "memory_archive_purge",
+    "memory_archive_restore", "memory_archive_stats", "memory_atomise", "memory_auto_tag",
+    "memory_calibrate_confidence", "memory_capabilities", "memory_capture_turn", "memory_check_agent_action",
+    "memory_check_duplicate", "memory_consolidate", "memory_delete", "memory_dependents_of_invalidated",
+    "memory_deref", "memory_detect_contradiction", "memory_entity_get_by_alias", "memory_entity_register",
+    "memory_expand_query", "memory_export_reflection", "memory_find_paths", "memory_forget", "memory_gc",
+    "memory_get", "memory_get_links", "memory_get_taxonomy", "memory_inbox", "memory_ingest_multistep",
+    "memory_kg_invalidate", "memory_kg_query", "memory_kg_timeline", "memory_link", "memory_list",
+    "memory_list_subscriptions", "memory_load_family", "memory_namespace_clear_standard",
+    "memory_namespace_get_standard", "memory_namespace_set_standard", "memory_notify", "memory_offload",
+    "memory_pending_approve", "memory_pending_list", "memory_pending_reject", "memory_persona",
+    "memory_persona_generate", "memory_promote", "memory_quota_status", "memory_recall",
+    "memory_recall_observations", "memory_reflect", "memory_reflection_origin", "memory_replay",
+    "memory_rule_list", "memory_search", "memory_session_start", "memory_share",
+    "memory_skill_compositional_context", "memory_skill_export", "memory_skill_get", "memory_skill_list",
+    "memory_skill_promote_from_reflection", "memory_skill_register", "memory_skill_resource",
+    "memory_smart_load", "memory_stats", "memory_store", "memory_subscribe", "memory_subscription_dlq_list",
+    "memory_subscription_replay", "memory_unsubscribe", "memory_update", "memory_verify"]
+_CORE_0100_ADDED: list[str] = []
+_GRAPH_0100_ADDED = [
+    "memory_lineage"]
+_ADMIN_0100_ADDED: list[str] = []
+_POWER_0100_ADDED = [
+    "memory_action_add_edge", "memory_action_create", "memory_action_edges", "memory_action_frontier",
+    "memory_action_get", "memory_action_list", "memory_action_next", "memory_action_transition",
+    "memory_checkpoint_create", "memory_checkpoint_query", "memory_checkpoint_resolve",
+    "memory_checkpoint_verify", "memory_lease_acquire", "memory_lease_get", "memory_lease_release",
+    "memory_lease_renew", "memory_routine_create", "memory_routine_freeze", "memory_routine_list",
+    "memory_routine_run", "memory_routine_status", "memory_signal_ack", "memory_signal_inbox",
+    "memory_signal_read", "memory_signal_send", "memory_signal_thread"]
+_FULL_0100_ADDED = [
+    "memory_action_add_edge", "memory_action_create", "memory_action_edges", "memory_action_frontier",
+    "memory_action_get", "memory_action_list", "memory_action_next", "memory_action_transition",
+    "memory_checkpoint_create", "memory_checkpoint_query", "memory_checkpoint_resolve",
+    "memory_checkpoint_verify", "memory_lease_acquire", "memory_lease_get", "memory_lease_release",
+    "memory_lease_renew", "memory_lineage", "memory_routine_create", "memory_routine_freeze",
+    "memory_routine_list", "memory_routine_run", "memory_routine_status", "memory_signal_ack",
+    "memory_signal_inbox", "memory_signal_read", "memory_signal_send", "memory_signal_thread"]
 
 # A finding: ``check`` is a pattern of check names, ``matches`` alternatives of texts a red reason of it contains
 # (all the texts of one alternative).
@@ -63,17 +124,60 @@ CATCHUP_CONFIDENCE_SOURCE = {
                "disagree, permanently.",
 }
 
+ATTESTATION_NOT_RELAYED = {
+    "id": "signed-write-attestation-not-relayed",
+    "check": "attestation",
+    "matches": [["signed_body_only through", "the attestation did not replicate",
+                 "the signature was sent in the body"]],
+    "summary": "A write signed as the HTTP API documents it (`signature` and `created_at` in the body of "
+               "POST /api/v1/memories) is verified by the node that takes it and stamped "
+               "metadata.attest_level = \"agent_attested\" there, but the node does not relay the signature to its "
+               "quorum peers (the sender-side emit of metadata.write_signature is not in the release), so every "
+               "peer re-stamps its replica \"claimed\" and the replicas disagree about who wrote the memory, for "
+               "good: catch-up keeps the receiver's level. A client that also copies the signature into "
+               "metadata.write_signature gets \"agent_attested\" on every node whose binding holds the key.",
+}
+
+# the environment variable of the write-attestation posture (0.7: "1" requires it; 0.9+: tri-state, "0" opts out)
+ATTESTATION_ENV = "AI_MEMORY_REQUIRE_AGENT_ATTESTATION"
+POSTURES = ("attested", "permissive")
+
 RELEASES: dict[str, dict[str, Any]] = {
     "0.7.0": {
         # src/storage/migrations.rs and src/store/postgres.rs: CURRENT_SCHEMA_VERSION = 57 in the published crate
         # (the release/v0.7.0 branch tip and the v0.7 contract say 54)
         "schema_version": 57,
-        "mcp_profiles": {"core": _CORE_070},
-        # HTTP direct writes need no agent attestation in 0.7.0
+        "mcp_profiles": {"core": _CORE_070, "graph": _GRAPH_070, "admin": _ADMIN_070, "power": _POWER_070,
+                         "full": _FULL_070},
+        # HTTP direct writes need no agent attestation by default in 0.7.0 (AI_MEMORY_REQUIRE_AGENT_ATTESTATION=1
+        # requires it on every surface); a signed write is verified (src/identity/attest.rs, handlers/create.rs)
         "http_write_attestation": False,
+        # src/identity/sign.rs canonical_cbor_write: the six fields in a BTreeMap (lexical keys), no domain tag
+        "http_write_signature": "ai-memory/write/v0",
         # times on the wire: chrono to_rfc3339 (AutoSi digits, "+00:00"); PostgreSQL keeps microseconds
         "cross_backend_time_precision": "microsecond",
+        # scopes of another agent's memory a reader sees (src/storage/mod.rs is_visible: every non-private scope)
+        "cross_agent_scopes": ["team", "unit", "org", "collective"],
         "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT, CATCHUP_CONFIDENCE_SOURCE],
+    },
+    "0.10.0": {
+        # src/storage/migrations.rs: CURRENT_SCHEMA_VERSION = 80 (S5 reads 80 from the PostgreSQL-backed node)
+        "schema_version": 80,
+        "mcp_profiles": {"core": _CORE_070 + _CORE_0100_ADDED, "graph": sorted(_GRAPH_070 + _GRAPH_0100_ADDED),
+                         "admin": _ADMIN_070 + _ADMIN_0100_ADDED, "power": sorted(_POWER_070 + _POWER_0100_ADDED),
+                         "full": sorted(_FULL_070 + _FULL_0100_ADDED)},
+        # src/identity/attest.rs require_agent_attestation_for (#1985): with the env unset, POST /api/v1/memories
+        # and /memories/bulk refuse an unsigned write (403 ATTESTATION_FAILED); MCP and CLI stay permissive;
+        # AI_MEMORY_REQUIRE_AGENT_ATTESTATION=0 is the permissive posture everywhere
+        "http_write_attestation": True,
+        # src/identity/sign.rs canonical_cbor_write (#1931): RFC 8949 deterministic map with "_dst" =
+        # "ai-memory/write/v1"; handlers/federation_receive.rs re-verifies metadata.write_signature on a peer
+        "http_write_signature": "ai-memory/write/v1",
+        "cross_backend_time_precision": "microsecond",
+        # src/visibility.rs (#1921, 0.9.0): team/unit/org are visible only within the reader's namespace subtree
+        # (its agent id is its namespace prefix), private to the owner; only collective is seen across agents
+        "cross_agent_scopes": ["collective"],
+        "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED],
     },
 }
 
@@ -96,11 +200,42 @@ def expectations(version_output: str) -> dict[str, Any]:
     known = RELEASES.get(release)
     if known is None:
         return {"release": release, "source": "reported by the binary", "schema_version": None,
-                "mcp_profiles": {}, "http_write_attestation": None, "cross_backend_time_precision": "microsecond",
-                "known_findings": []}
+                "mcp_profiles": {}, "http_write_attestation": None, "http_write_signature": None,
+                "cross_backend_time_precision": "microsecond", "cross_agent_scopes": None, "known_findings": []}
     if STANDIN_MARK in version_output:
         # the stand-in speaks the release's interface but does not imitate its findings (docs/standin.md): a red
         # of a stand-in campaign is never excused as a known finding of the real product
         return {"release": release, "source": "aimemory.swarm release table (stand-in: no known findings)",
                 **known, "known_findings": []}
     return {"release": release, "source": "aimemory.swarm release table", **known}
+
+
+def default_posture(expect: dict[str, Any]) -> str | None:
+    """The write-attestation posture the release runs in when nobody sets its variable (None: not known)."""
+    required = expect.get("http_write_attestation")
+    return None if required is None else ("attested" if required else "permissive")
+
+
+def posture(expect: dict[str, Any], wanted: str = "") -> dict[str, Any]:
+    """The posture a campaign runs (``wanted``, or the release's default when empty) and what makes the nodes run
+    it: ``env`` (the variable, only when the posture is not the release's default), ``signed`` (whether the
+    workloads sign their writes: in the attested posture), ``judged`` (whether the attestation scenario can run:
+    the release's signature scheme is known), ``label`` for the reports."""
+    default = default_posture(expect)
+    chosen = wanted or default
+    if chosen is not None and chosen not in POSTURES:
+        raise ValueError(f"posture {chosen!r} is not one of {', '.join(POSTURES)}")
+    if chosen is None:
+        return {"posture": None, "default": None, "env": {}, "signed": False, "judged": False,
+                "label": "release default (not known for an unknown release)"}
+    scheme = expect.get("http_write_signature")
+    if chosen == "attested" and not scheme:
+        raise ValueError(f"the attested posture needs the release's signature scheme, which the release table does "
+                         f"not know for {expect.get('release') or 'this binary'}")
+    env = {} if chosen == default else {ATTESTATION_ENV: "1" if chosen == "attested" else "0"}
+    if chosen == default:
+        label = f"{chosen} (the release's default)"
+    else:
+        label = f"{chosen} ({ATTESTATION_ENV}={env[ATTESTATION_ENV]}, not the release's default {default})"
+    return {"posture": chosen, "default": default, "env": env, "signed": chosen == "attested",
+            "judged": bool(scheme), "label": label}

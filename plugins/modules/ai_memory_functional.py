@@ -19,6 +19,7 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
+  - cryptography (Debian C(python3-cryptography)) on that host, when O(agent_keys) is set (signed writes)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -108,10 +109,13 @@ from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
     ENDPOINT_ARGSPEC,
+    HAS_CRYPTOGRAPHY,
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     Endpoint,
+    endpoint_kwargs,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import Completed
@@ -144,13 +148,15 @@ def main() -> None:
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_keys") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     if module.check_mode:
         module.exit_json(changed=False, summary={})
     history = History(p["history"])
     node = os.uname()[1]
-    client = Endpoint(p["url"], **{k: p[k] for k in ("api_key", "agent_id", "ca_cert", "client_cert", "client_key",
-                                                     "timeout")})
+    # the one client of phase 1's HTTP steps: with agent_keys, its create is signed (agent attestation)
+    client = Endpoint(p["url"], **endpoint_kwargs(p))
     summary: dict = {}
     if p["stage"] == "functional":
         shutil.rmtree(p["workdir"], ignore_errors=True)

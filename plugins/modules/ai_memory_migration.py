@@ -21,6 +21,7 @@ author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
   - python3-psycopg on the host (reads PostgreSQL's state)
+  - cryptography (Debian C(python3-cryptography)) on the host, when O(agent_key) is set (a signed seed)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
 options:
@@ -50,6 +51,29 @@ options:
     description: C(X-Agent-Id) of the seed writes.
     type: str
     default: ai:swarm-certifier
+  agent_key:
+    description:
+      - Private key (PEM) of O(agent_id) on the host. With O(signature_scheme), the agent is registered and this
+        key bound in the fresh seed database (C(ai-memory agents register), C(agents bind-key)) and every seeded
+        row is signed (agent attestation). The key is never returned or recorded (its key id is).
+    type: path
+  signature_scheme:
+    description: How the release signs a write (see the endpoint options); unset, the seed is not signed.
+    type: str
+    choices: [ai-memory/write/v1, ai-memory/write/v0]
+  posture_env:
+    description:
+      - Environment of the seed daemon and the CLI that sets the campaign's write-attestation posture (for example
+        C(AI_MEMORY_REQUIRE_AGENT_ATTESTATION=0)); empty runs the release's default posture.
+    type: dict
+    default: {}
+  precision:
+    description:
+      - Precision the release keeps times at across its backends (the release table's
+        C(cross_backend_time_precision)); the round trip is compared at it.
+    type: str
+    choices: [microsecond, nanosecond]
+    default: microsecond
   history:
     description: History file (JSONL) on the host.
     type: path
@@ -84,7 +108,12 @@ history:
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import HAS_HTTPX, HTTPX_IMPORT_ERROR
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.migration import Migration, MigrationError
 
@@ -98,12 +127,19 @@ def main() -> None:
             namespace=dict(type="str", required=True),
             count=dict(type="int", default=1000),
             agent_id=dict(type="str", default="ai:swarm-certifier"),
+            agent_key=dict(type="path", no_log=False),
+            signature_scheme=dict(type="str", choices=["ai-memory/write/v1", "ai-memory/write/v0"]),
+            posture_env=dict(type="dict", default={}),
+            precision=dict(type="str", choices=["microsecond", "nanosecond"], default="microsecond"),
             history=dict(type="path", required=True),
         ),
+        required_together=[("agent_key", "signature_scheme")],
         supports_check_mode=True,
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_key") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     if p["count"] < 1:
         module.fail_json(msg="count must be >= 1")
@@ -115,7 +151,9 @@ def main() -> None:
         module.exit_json(changed=False, history=p["history"])
     os.makedirs(p["workdir"], mode=0o700, exist_ok=True)
     run = Migration(p["binary"], p["workdir"], p["pg_url"], p["namespace"], History(p["history"]), p["agent_id"],
-                    p["count"])
+                    p["count"], agent_key=p["agent_key"], signature_scheme=p["signature_scheme"],
+                    posture_env={str(k): str(v) for k, v in (p["posture_env"] or {}).items()},
+                    precision=p["precision"])
     try:
         run.run()
     except MigrationError as exc:

@@ -34,11 +34,11 @@ options:
       - Checker to run. C(quorum_write) (S1), C(quorum_shortfall) (S2), C(mtls_allowlist) (S3), C(convergence)
         (S4 and reusable), C(partition_convergence) (C(convergence) that insists on a partition and a heal),
         C(postgres_backend) (S5), C(functional) (ship-gate phase 1 on one node), C(federation) (phase 2),
-        C(migration) (phase 3), C(chaos) (phase 4).
+        C(migration) (phase 3), C(chaos) (phase 4), C(attestation) (the write-attestation scenario).
     type: str
     required: true
-    choices: [chaos, convergence, federation, functional, migration, mtls_allowlist, partition_convergence,
-              postgres_backend, quorum_shortfall, quorum_write]
+    choices: [attestation, chaos, convergence, federation, functional, migration, mtls_allowlist,
+              partition_convergence, postgres_backend, quorum_shortfall, quorum_write]
   params:
     description: Checker parameters (for example C(w), C(n), C(nodes), C(leader)); stored in the evidence.
     type: dict

@@ -26,6 +26,7 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
+  - cryptography (Debian C(python3-cryptography)) on that host, when O(agent_keys) is set (signed writes)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -208,7 +209,9 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots, Write
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
     ENDPOINT_ARGSPEC,
+    HAS_CRYPTOGRAPHY,
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     Endpoint,
@@ -321,6 +324,8 @@ def main() -> None:
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_keys") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     if not p["nodes"] or any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in p["nodes"]):
         module.fail_json(msg="nodes: every item needs a name and a url")

@@ -20,6 +20,7 @@ version_added: 0.2.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
+  - cryptography (Debian C(python3-cryptography)) on that host, when O(agent_keys) is set (signed writes)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -110,7 +111,9 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
     ENDPOINT_ARGSPEC,
+    HAS_CRYPTOGRAPHY,
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     endpoint_kwargs,
@@ -142,6 +145,8 @@ def main() -> None:
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_keys") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     for name in ("leaders", "held"):
         if any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in p[name]):

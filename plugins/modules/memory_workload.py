@@ -21,6 +21,7 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
+  - cryptography (Debian C(python3-cryptography)) on that host, when O(agent_keys) is set (signed writes)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
   - aimemory.swarm.endpoint
@@ -103,6 +104,14 @@ options:
     type: int
   namespaces:
     description: The namespaces varied writes go to (with O(seed)); default O(namespace).
+    type: list
+    elements: str
+    default: []
+  scopes:
+    description:
+      - The scopes varied writes choose from (with O(seed)) - those the reading agent may see of another agent's
+        memory in the release under test (the release table's C(cross_agent_scopes); ai-memory 0.9+ shows C(team),
+        C(unit) and C(org) only within the reader's namespace subtree). Empty is every shared scope.
     type: list
     elements: str
     default: []
@@ -240,7 +249,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
     ENDPOINT_ARGSPEC,
+    HAS_CRYPTOGRAPHY,
     HAS_HTTPX,
     HTTPX_IMPORT_ERROR,
     Endpoint,
@@ -270,6 +281,7 @@ def main() -> None:
             pause_after_refused=dict(type="float", default=0.0),
             seed=dict(type="int"),
             namespaces=dict(type="list", elements="str", default=[]),
+            scopes=dict(type="list", elements="str", default=[]),
             held=dict(type="list", elements="dict", default=[]),
             bulk=dict(type="int", default=0),
             **ENDPOINT_ARGSPEC,
@@ -278,6 +290,8 @@ def main() -> None:
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_keys") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     leaders = p["leaders"]
     if not leaders or any(not isinstance(x, dict) or not x.get("name") or not x.get("url") for x in leaders):
@@ -293,7 +307,8 @@ def main() -> None:
         module.fail_json(msg="held: every item needs a name and a url")
     varied = None
     if p["seed"] is not None:
-        varied = Varied(p["seed"], p["namespaces"] or [p["namespace"]], p["agents"] or [p["agent_id"]])
+        varied = Varied(p["seed"], p["namespaces"] or [p["namespace"]], p["agents"] or [p["agent_id"]],
+                        **({"scopes": tuple(p["scopes"])} if p["scopes"] else {}))
     args = endpoint_kwargs(p)
     try:
         for leader in leaders:  # refuse bad URLs or unreadable certificate files before any op is recorded

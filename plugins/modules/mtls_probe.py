@@ -28,6 +28,7 @@ version_added: 0.1.0
 author: AI Memory Swarm Team (@aimemory)
 requirements:
   - httpx (Debian C(python3-httpx)) on the host that runs the module
+  - cryptography (Debian C(python3-cryptography)) on that host, when O(agent_keys) is set (signed writes)
 extends_documentation_fragment:
   - aimemory.swarm.attributes
 options:
@@ -83,6 +84,16 @@ options:
       gets at most 3 s; its answer is the status line, the stream never ends).
     type: float
     default: 10.0
+  agent_keys:
+    description:
+      - Agent id to its Ed25519 private key (PEM) on the host; with O(signature_scheme) the POST probes of every
+        identity are signed as O(agent_id) (the release requires attested writes, so the allowlisted control's
+        write must be signed to be served). The keys are never returned or recorded.
+    type: dict
+  signature_scheme:
+    description: How the release signs a write (see M(aimemory.swarm.memory_workload)); unset, nothing is signed.
+    type: str
+    choices: [ai-memory/write/v1, ai-memory/write/v0]
 attributes:
   check_mode:
     description: Lists the probes it would make without connecting or touching the history.
@@ -151,7 +162,13 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes imp
     STREAM_TIMEOUT_S,
     requests,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import HAS_HTTPX, HTTPX_IMPORT_ERROR, Endpoint
+from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+    Endpoint,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
 
@@ -215,6 +232,8 @@ def main() -> None:
             namespace=dict(type="str", default="mtls-probe"),
             history=dict(type="path", required=True),
             timeout=dict(type="float", default=10.0),
+            agent_keys=dict(type="dict", no_log=False),
+            signature_scheme=dict(type="str", choices=["ai-memory/write/v1", "ai-memory/write/v0"]),
         ),
         mutually_exclusive=[("nodes", "url"), ("route_table", "paths")],
         required_one_of=[("nodes", "url")],
@@ -222,6 +241,8 @@ def main() -> None:
     )
     if not HAS_HTTPX:
         module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("agent_keys") and not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     p = module.params
     nodes = p["nodes"] or [{"name": p["node"] or p["url"], "url": p["url"]}]
     if any(not isinstance(n, dict) or not n.get("name") or not n.get("url") for n in nodes):
@@ -256,7 +277,8 @@ def main() -> None:
         timeout = min(p["timeout"], STREAM_TIMEOUT_S) if route.get("stream") else p["timeout"]
         try:
             client = Endpoint(str(node["url"]), api_key=p["api_key"], agent_id=p["agent_id"], ca_cert=p["ca_cert"],
-                              client_cert=ident.get("cert"), client_key=ident.get("key"), timeout=timeout)
+                              client_cert=ident.get("cert"), client_key=ident.get("key"), timeout=timeout,
+                              agent_keys=p["agent_keys"], signature_scheme=p["signature_scheme"])
         except (ValueError, OSError) as exc:
             module.fail_json(msg=f"identity {ident['name']}: cannot load its files: {exc}", results=results)
         body = route["body"]

@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import Any
 
-from ai_memory_standin import CONTRACT, VERSION
+from ai_memory_standin import CONTRACT, VERSION, attest
 from ai_memory_standin.config import DEFAULT_DB, Config, load_config, resolve_db
 from ai_memory_standin.faults import FaultError, active_faults
 
@@ -18,7 +18,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "0:0:0:0:0:0:0:1", "[::1]"}
 
 
 def version_text(faults: frozenset[str]) -> str:
-    text = f"ai-memory {VERSION} (stand-in for the ai-memory v0.7 contract, {CONTRACT})"
+    release = attest.impersonated(default=VERSION)  # AI_MEMORY_STANDIN_RELEASE: whose attestation it follows
+    text = f"ai-memory {release} (stand-in for the ai-memory v0.7 contract, {CONTRACT})"
     if faults:
         text += f"\nstand-in faults: {','.join(sorted(faults))}"
     return text

@@ -23,6 +23,7 @@ FAULTS: dict[str, str] = {
     "ack_before_apply": "acknowledges a replicated write at once and applies it 3 s later",
     "lose_1_in_1000": "silently loses 1 in 1000 memories it receives from peers (push and catch-up alike)",
     "route_left_open": "enforces the allowlist per route and leaves /api/v1/sync/* open to any certificate of the CA",
+    "accept_unsigned": "takes unsigned HTTP writes although its release (posture) requires agent attestation",
 }
 
 ACK_BEFORE_APPLY_S = 3.0

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from ai_memory_standin import SERVICE, VERSION, links
+from ai_memory_standin import SERVICE, attest, links
 from ai_memory_standin.capabilities import capabilities_document
 from ai_memory_standin.faults import receive
 from ai_memory_standin.federation import Federation
@@ -105,6 +105,9 @@ class App:
         self.counters: Counter[str] = Counter()
         self.quota: Counter[tuple[str, str, str]] = Counter()
         self.lock = threading.Lock()
+        # agent attestation as the impersonated release does it (attest.py)
+        self.release = attest.impersonated()
+        self.attest_required = attest.required(self.release)
         self.signer = links.Signer.create()
 
     # --- helpers -------------------------------------------------------------------------------
@@ -134,11 +137,62 @@ class App:
         raise HttpError(503, {"error": "quorum_not_met", "got": got, "needed": self.fed.w, "reason": reason},
                         {"Retry-After": "2"})
 
+    # --- agent attestation (attest.py) ---------------------------------------------------------------
+    def _registration(self, agent_id: str) -> dict[str, Any] | None:
+        rows = [m for m in self.store.all_rows(attest.REGISTRY) if m["title"] == f"agent:{agent_id}"]
+        return rows[0] if rows else None
+
+    def bound_key(self, agent_id: str) -> str | None:
+        reg = self._registration(agent_id)
+        return ((reg or {}).get("metadata") or {}).get("agent_pubkey") or None
+
+    def attested(self, body: dict[str, Any], agent: str) -> tuple[str | None, str | None]:
+        try:
+            return attest.gate(self.release, self.attest_required, "accept_unsigned" in self.faults, agent, body,
+                               self.bound_key(agent))
+        except attest.AttestationError as exc:
+            if exc.status == 403:
+                raise HttpError(403, {"code": "ATTESTATION_FAILED", "error": str(exc)}) from exc
+            raise HttpError(exc.status, {"error": str(exc)}) from exc
+
+    def register_agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        agent_id, agent_type = body.get("agent_id"), body.get("agent_type")
+        if not isinstance(agent_id, str) or not valid_agent_id(agent_id) or not isinstance(agent_type, str):
+            raise HttpError(400, {"error": "invalid agent_id or agent_type"})
+        reg = self._registration(agent_id)
+        if reg is None:  # a registration is a memory of _agents and replicates like one
+            reg = new_memory({"title": f"agent:{agent_id}", "content": f"agent {agent_id} ({agent_type})",
+                              "namespace": attest.REGISTRY, "tier": "long", "scope": "collective",
+                              "metadata": {"agent_type": agent_type}}, agent_id)
+            self.store.create(reg)
+        extra = self.replicate({"memories": [reg]}, reg["id"])
+        return {"registered": True, "id": reg["id"], "agent_id": agent_id, "agent_type": agent_type,
+                "capabilities": body.get("capabilities") or [], **extra}
+
+    def bind_key(self, agent_id: str, body: dict[str, Any], caller: str) -> dict[str, Any]:
+        self.admin(caller)
+        try:
+            attest.raw_key(str(body.get("pubkey_b64") or ""))
+        except ValueError as exc:
+            raise HttpError(400, {"error": f"invalid pubkey_b64: {exc}"}) from exc
+        reg = self._registration(agent_id)
+        if reg is None:
+            raise HttpError(404, {"error": f"cannot bind pubkey: agent '{agent_id}' is not registered"})
+        reg["metadata"] = {**(reg.get("metadata") or {}), "agent_pubkey": str(body["pubkey_b64"]).strip()}
+        reg["updated_at"] = iso(now())
+        self.store.put(reg)  # local: a binding is not fanned out
+        return {"bound": True, "agent_id": agent_id}
+
     def create(self, body: dict[str, Any], agent: str) -> dict[str, Any]:
         for where in (body.get("agent_id"), (body.get("metadata") or {}).get("agent_id")):
             if where is not None and where != agent:
                 raise HttpError(403, {"error": "agent_id body parameter does not match authenticated caller"})
+        level, signed_at = self.attested(body, agent)
         mem = new_memory(body, agent)
+        if signed_at:
+            mem["created_at"] = mem["updated_at"] = signed_at
+        if level:
+            mem["metadata"]["attest_level"] = level
         self.charge_quota(agent, mem["namespace"])
         try:
             self.store.create(mem)
@@ -205,7 +259,7 @@ class App:
         return out
 
     def health(self) -> dict[str, Any]:
-        doc = {"status": "ok", "service": SERVICE, "version": VERSION, "embedder_ready": False,
+        doc = {"status": "ok", "service": SERVICE, "version": self.release, "embedder_ready": False,
                "federation_enabled": self.fed is not None}
         if self.faults:
             doc["standin_faults"] = sorted(self.faults)
@@ -405,6 +459,10 @@ class Handler(BaseHTTPRequestHandler):
             return reflect_refusal(self._json_body())
         if path == "/api/v1/links" and method == "POST":
             return 201, app.link(self._json_body(), agent), None
+        if path == "/api/v1/agents" and method == "POST":
+            return 201, app.register_agent(self._object_body()), None
+        if path.startswith("/api/v1/agents/") and path.endswith("/pubkey") and method == "PUT":
+            return 200, app.bind_key(unquote(path.split("/")[4]), self._object_body(), agent), None
         if path == "/api/v1/memories" and method == "GET":
             return 200, self._list(q, agent), None
         if path == "/api/v1/memories/bulk" and method == "POST":
@@ -516,11 +574,20 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) > 1000:
             raise HttpError(400, {"error": "bulk create accepts at most 1000 memories"})
         created, errors, mems = 0, [], []
+        unsigned = any(not str((i or {}).get("signature") or "").strip() for i in body if isinstance(i, dict))
+        if unsigned and self.app.attest_required and "accept_unsigned" not in self.app.faults:
+            raise HttpError(403, {"code": "ATTESTATION_FAILED", "error": "bulk_create requires every row to carry an "
+                                  "agent-attestation signature when AI_MEMORY_REQUIRE_AGENT_ATTESTATION is set"})
         for i, item in enumerate(body):
             try:
                 if not isinstance(item, dict):
                     raise ValidationError("expected an object")
+                level, signed_at = self.app.attested(item, agent)
                 mem = new_memory(item, agent)
+                if signed_at:
+                    mem["created_at"] = mem["updated_at"] = signed_at
+                if level:
+                    mem["metadata"]["attest_level"] = level
                 self.app.charge_quota(agent, mem["namespace"])
                 self.app.store.create(mem)
                 mems.append(mem)
@@ -549,6 +616,10 @@ class Handler(BaseHTTPRequestHandler):
         for mem in body["memories"]:
             if dry:
                 continue
+            agent = str((mem.get("metadata") or {}).get("agent_id") or "")
+            level = attest.relayed_level(self.app.release, mem, self.app.bound_key(agent) if agent else None)
+            if level:  # 0.10.0: the receiver re-stamps what it verified itself
+                mem = {**mem, "metadata": {**mem["metadata"], "attest_level": level}}
             if receive(self.app.store, mem, self.app.faults, hidden) == "applied":
                 applied += 1
             else:

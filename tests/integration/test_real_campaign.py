@@ -35,8 +35,9 @@ def test_the_default_campaign_certifies_the_real_ai_memory() -> None:
     assert doc["reds"]["not_reproduced"] == []
     known_checks = {k["check"] for k in doc["reds"]["known"]}
     assert set(doc["declared_checks"]) == {"s1_quorum_write", "s2_quorum_not_met", "s3_mtls_allowlist",
-                                           "s4_partition_convergence", "s5_postgres_backend", "phase1-node-a",
-                                           "phase1-node-b", "phase1-node-c", "phase2", "phase3", "phase4"}
+                                           "s4_partition_convergence", "s5_postgres_backend", "attestation",
+                                           "phase1-node-a", "phase1-node-b", "phase1-node-c", "phase2", "phase3",
+                                           "phase4"}
     for name, entry in doc["checks"].items():
         assert entry["status"] == "pass" or name in known_checks, (name, entry["reasons"])
 
@@ -48,6 +49,10 @@ def test_the_default_campaign_certifies_the_real_ai_memory() -> None:
     assert "sal-postgres" in prov["build"]["features"] and prov["build"]["profile"]["name"]
     assert prov["expectations"]["release"] == "0.7.0" and prov["expectations"]["source"].endswith("release table")
     assert prov["settings"]["recall_tier"] == "keyword" and prov["settings"]["mcp_profile"] == "core"
+    # 0.7.0's own write-attestation posture: permissive (unsigned writes taken, forgeries refused), said so
+    assert prov["posture"]["posture"] == "permissive" and prov["posture"]["env"] == {}
+    assert doc["posture"] == "permissive (the release's default)"
+    assert {a["agent_id"] for a in prov["settings"]["attested_agents"]} >= {"ai:swarm-certifier"}
 
     evidence = ROOT / "evidence" / CAMPAIGN
     s5 = json.loads((evidence / "s5_postgres_backend.json").read_text())

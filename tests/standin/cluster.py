@@ -115,6 +115,7 @@ class Cluster:
     timeout_ms: int = 2000
     catchup_secs: int = 1
     store_urls: dict[int, str] = field(default_factory=dict)  # node index -> --store-url (postgres-backed node)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of every node
     nodes: list[Node] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -148,7 +149,7 @@ class Cluster:
                          "--quorum-timeout-ms", str(self.timeout_ms),
                          "--quorum-client-cert", str(client.cert), "--quorum-client-key", str(client.key)]
             env = {"PATH": os.environ["PATH"], "HOME": str(home), "AI_MEMORY_FED_SYNC_TRUST_PEER": "1",
-                   "AI_MEMORY_FED_REQUIRE_SIG": "0", "AI_MEMORY_STANDIN_FAULTS": self.faults}
+                   "AI_MEMORY_FED_REQUIRE_SIG": "0", "AI_MEMORY_STANDIN_FAULTS": self.faults, **self.env}
             self.nodes.append(Node(name, self.ports[i], home, args, env, self.root / f"{name}.log"))
         lines = [f"{c.fingerprint}  # {n.name}" for c, n in zip(peers_client, self.nodes, strict=True)]
         lines.append(f"sha256:{self.client.fingerprint}  # test client")

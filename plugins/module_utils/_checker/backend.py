@@ -196,7 +196,9 @@ def _report(op: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def migration(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """Phase 3. params: ``count`` (memories seeded, 1000)."""
+    """Phase 3. params: ``count`` (memories seeded, 1000); ``precision`` (the precision the release keeps times at
+    across its backends, from the release table: the round trip must have been compared at it, no finer or
+    coarser)."""
     count = int(params["count"])
     reasons: list[str] = []
     seed = _last(ops, "seed")
@@ -260,6 +262,9 @@ def migration(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, An
     identical = 0
     if back is None or back.get("type") != "ok":
         reasons.append(f"round-trip listing failed: {back_v.get('error') or 'never ran'}")
+    elif params.get("precision") and back_v.get("precision") != params["precision"]:
+        reasons.append(f"the round trip was compared at {back_v.get('precision')} precision, the release keeps "
+                       f"times at {params['precision']} across its backends")
     else:
         missing = sorted(set(src_digests) - set(back_digests))
         extra = sorted(set(back_digests) - set(src_digests))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.attestation import attestation
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.backend import migration, postgres_backend
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.chaos import chaos
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.completeness import completeness_problems
@@ -96,6 +97,7 @@ KINDS: dict[str, Checker] = {
     "chaos": chaos,
     "postgres_backend": postgres_backend,
     "migration": migration,
+    "attestation": attestation,
 }
 
 

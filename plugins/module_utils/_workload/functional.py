@@ -153,7 +153,10 @@ class Phase1:
         body = {"title": title, "content": "before", "namespace": namespace, "scope": "collective"}
         created = client.request("POST", "/api/v1/memories", body)
         mem_id = (created["body"] or {}).get("id") if isinstance(created["body"], dict) else None
-        self.op("http_create", created["status"] == 201 and bool(mem_id), status=created["status"])
+        extra: dict[str, Any] = {"attestation": created.attestation} if created.attestation else {}
+        if created["status"] != 201:
+            extra["response"] = created["body"]  # why it was refused (403 ATTESTATION_FAILED, ...)
+        self.op("http_create", created["status"] == 201 and bool(mem_id), status=created["status"], **extra)
         got = client.request("GET", f"/api/v1/memories/{mem_id}")
         self.op("http_get", got["status"] == 200 and _content(got) == "before", status=got["status"])
         upd = client.request("PUT", f"/api/v1/memories/{mem_id}", {"content": "after"})

@@ -14,6 +14,11 @@ Precision: ai-memory stamps times with nanoseconds on SQLite (RFC 3339, 9 fracti
 TIMESTAMPTZ keeps microseconds, so the round trip compares every RFC 3339 value (at any depth of a row) at
 microsecond precision (``PRECISION``), and the op says how many rows differed only below it.
 
+Attested writes: with ``agent_key`` and a ``signature_scheme`` the seed is signed as the release specifies. The
+scratch daemon is a fresh database, so the agent is registered and its key bound there first with the binary's own
+CLI (``agents register``, ``agents bind-key``: the way ai-memory documents it), and the seed daemon runs with the
+campaign's posture (``posture_env``) like the nodes. The ``bind`` op records the key id, never the key.
+
 Every step is an op of the history (process ``migration``); the checker ``migration`` judges it.
 """
 
@@ -28,6 +33,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from ansible_collections.aimemory.swarm.plugins.module_utils._attest import Signer
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
 from ansible_collections.aimemory.swarm.plugins.module_utils._process import Background, Completed, document, run
@@ -50,16 +56,18 @@ class MigrationError(RuntimeError):
 
 
 PRECISION = "microsecond"
+DIGITS = {"microsecond": 6, "nanosecond": 9}
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
 
 
-def at_precision(value: Any) -> Any:
-    """``value`` with every RFC 3339 time (at any depth) rewritten as UTC, truncated to microseconds, in one
-    spelling ("Z" and "+00:00", 3, 6 or 9 digits compare equal when they name the same microsecond)."""
+def at_precision(value: Any, precision: str = PRECISION) -> Any:
+    """``value`` with every RFC 3339 time (at any depth) rewritten as UTC, truncated to ``precision``
+    (microseconds by default), in one spelling ("Z" and "+00:00", 3, 6 or 9 digits compare equal when they name
+    the same instant at that precision)."""
     if isinstance(value, dict):
-        return {k: at_precision(v) for k, v in value.items()}
+        return {k: at_precision(v, precision) for k, v in value.items()}
     if isinstance(value, list):
-        return [at_precision(v) for v in value]
+        return [at_precision(v, precision) for v in value]
     if isinstance(value, str):
         match = _RFC3339.match(value)
         if match:
@@ -68,18 +76,19 @@ def at_precision(value: Any) -> Any:
                 when = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
             except ValueError:
                 return value
-            micros = ((frac or "") + "000000")[:6]
-            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{micros}Z"
+            digits = DIGITS[precision]
+            fraction = ((frac or "") + "0" * digits)[:digits]
+            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction}Z"
     return value
 
 
-def row_digest(mem: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(at_precision(mem), sort_keys=True, separators=(",", ":")).encode()
+def row_digest(mem: dict[str, Any], precision: str = PRECISION) -> str:
+    return hashlib.sha256(json.dumps(at_precision(mem, precision), sort_keys=True, separators=(",", ":")).encode()
                           ).hexdigest()[:16]
 
 
-def differing_fields(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    a, b = at_precision(a), at_precision(b)
+def differing_fields(a: dict[str, Any], b: dict[str, Any], precision: str = PRECISION) -> list[str]:
+    a, b = at_precision(a, precision), at_precision(b, precision)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
@@ -103,9 +112,14 @@ def free_port() -> int:
 
 class Migration:
     def __init__(self, binary: str, workdir: str, pg_url: str, namespace: str, history: History, agent_id: str,
-                 count: int = 1000) -> None:
+                 count: int = 1000, agent_key: str | None = None, signature_scheme: str | None = None,
+                 posture_env: dict[str, str] | None = None, precision: str = PRECISION) -> None:
+        if precision not in DIGITS:
+            raise ValueError(f"precision must be one of {sorted(DIGITS)}")
         self.binary, self.workdir, self.pg_url, self.namespace = binary, workdir, pg_url, namespace
         self.history, self.agent_id, self.count = history, agent_id, count
+        self.agent_key, self.signature_scheme = agent_key, signature_scheme
+        self.posture_env, self.precision = dict(posture_env or {}), precision
         self.source = os.path.join(workdir, "source.db")
         self.roundtrip = os.path.join(workdir, "roundtrip.db")
         self.home = os.path.join(workdir, "home")
@@ -114,6 +128,7 @@ class Migration:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AI_MEMORY_")}
         env["HOME"] = self.home
+        env.update(self.posture_env)
         return env
 
     def record(self, f: str, ok: bool, value: dict[str, Any], step: str | None = None) -> None:
@@ -135,26 +150,53 @@ class Migration:
             fh.write('# phase 3 seed daemon (loopback only)\ntier = "keyword"\n')
 
     # --- 1. seed through the bulk API --------------------------------------------------------------
+    def bind(self) -> dict[str, str] | None:
+        """Register the seed's agent in the fresh source database and bind its key there (the CLI way): the agent
+        keys of the seed's endpoint, or None when the seed is not signed."""
+        if not (self.agent_key and self.signature_scheme):
+            return None
+        signer = Signer(self.agent_key, self.signature_scheme)
+        value: dict[str, Any] = {"agent_id": self.agent_id, "key_id": signer.key_id, "scheme": self.signature_scheme}
+        for step, args in (("register", ("agents", "register", "--agent-id", self.agent_id, "--agent-type",
+                                         "ai:swarm-agent")),
+                           ("bind-key", ("agents", "bind-key", "--agent-id", self.agent_id, "--pubkey",
+                                         signer.public_b64))):
+            done = self.cli("--db", self.source, *args)
+            if not done.ok:
+                value.update(step=step, command=done.record(), stderr=done.stderr.strip()[-500:])
+                self.record("bind", False, value)
+                raise MigrationError(f"agents {step} in the seed database failed: {done.why()}")
+        self.record("bind", True, value)
+        return {self.agent_id: self.agent_key}
+
     def seed(self) -> None:
         port = free_port()
         value: dict[str, Any] = {"count": self.count, "port": port}
+        try:
+            keys = self.bind()
+        except MigrationError as exc:
+            value.update({"created": 0, "errors": [str(exc)]})
+            self.record("seed", False, value)
+            return
         argv = [self.binary, "--db", self.source, "serve", "--host", "127.0.0.1", "--port", str(port)]
         with Background(argv, log_path=os.path.join(self.workdir, "seed-daemon.log"), env=self._env(),
                         cwd=self.workdir, grace=STOP_GRACE_S) as daemon:
             try:
-                client = Endpoint(f"http://127.0.0.1:{port}", agent_id=self.agent_id, timeout=60)
+                client = Endpoint(f"http://127.0.0.1:{port}", agent_id=self.agent_id, timeout=60,
+                                  agent_keys=keys, signature_scheme=self.signature_scheme if keys else None)
                 try:
                     self._wait_healthy(client, daemon)
-                    created, errors = 0, []
+                    created, errors, signed = 0, [], []
                     rows = seed_memories(self.namespace, self.count)
                     for start in range(0, len(rows), BULK_MAX):
                         resp = client.request("POST", "/api/v1/memories/bulk", rows[start:start + BULK_MAX])
+                        signed.append(resp.attestation)
                         body = resp.body if isinstance(resp.body, dict) else {}
                         if resp.status != 200:
                             errors.append(f"bulk: {resp.status or resp.error_class}: {str(resp.body)[:300]}")
                         created += int(body.get("created") or 0)
                         errors += [str(e)[:300] for e in body.get("errors") or []]
-                    value.update({"created": created, "errors": errors})
+                    value.update({"created": created, "errors": errors, "attestation": signed})
                 finally:
                     client.close()
             except MigrationError as exc:
@@ -219,7 +261,7 @@ class Migration:
         self.seed()
         source_rows, error = self.listing(self.source)
         self.record("list_source", source_rows is not None,
-                    {"count": len(source_rows or {}), "digests": {k: row_digest(v) for k, v in
+                    {"count": len(source_rows or {}), "digests": {k: row_digest(v, self.precision) for k, v in
                                                                   (source_rows or {}).items()}, "error": error})
         pg = self.pg_url
         self.migrate("forward", f"sqlite://{self.source}", pg)
@@ -232,11 +274,12 @@ class Migration:
         for mem_id, mem in (back or {}).items():
             if not source_rows or mem_id not in source_rows:
                 continue
-            if row_digest(mem) != row_digest(source_rows[mem_id]):
-                diff[mem_id] = differing_fields(source_rows[mem_id], mem)
+            if row_digest(mem, self.precision) != row_digest(source_rows[mem_id], self.precision):
+                diff[mem_id] = differing_fields(source_rows[mem_id], mem, self.precision)
             elif not exactly_equal(mem, source_rows[mem_id]):
                 below_precision += 1
         self.record("list_roundtrip", back is not None,
-                    {"count": len(back or {}), "digests": {k: row_digest(v) for k, v in (back or {}).items()},
-                     "fields_differing": diff, "precision": PRECISION,
+                    {"count": len(back or {}), "digests": {k: row_digest(v, self.precision)
+                                                           for k, v in (back or {}).items()},
+                     "fields_differing": diff, "precision": self.precision,
                      "rows_differing_only_below_precision": below_precision, "error": error})

@@ -60,6 +60,8 @@ def response_record(resp: Response) -> dict[str, Any]:
     if resp.error_class:
         rec["detail"] = resp.detail
         rec["refused_before_request"] = resp.refused_before_request
+    if resp.attestation is not None:
+        rec["attestation"] = resp.attestation  # signed or not, by which key id (never the key)
     return rec
 
 

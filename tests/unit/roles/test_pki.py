@@ -22,6 +22,9 @@ PLAY = """
     - name: Show the allowlist fact
       ansible.builtin.debug:
         msg: "ALLOWLIST={{ pki_allowlist | to_json }}"
+    - name: Show the agent keys fact
+      ansible.builtin.debug:
+        msg: "AGENTKEYS={{ pki_agent_keys | to_json }}"
 """
 
 
@@ -65,3 +68,31 @@ def test_issue_once_then_nothing_then_reissue_on_a_new_plan(tmp_path: Path) -> N
     (tmp_path / "pki/hosts/node-a/client.key").unlink()
     changed = run(tmp_path, moved)[0]
     assert changed > 0 and (tmp_path / "pki/hosts/node-a/client.key").exists()
+
+
+def test_agent_keys_are_issued_once_private_and_named_after_the_agent(tmp_path: Path) -> None:
+    hosts = [{"name": "node-a", "ips": ["10.250.0.10", "198.18.0.10"]}]
+    agents = ["ai:swarm-certifier", "ai:agent-alice"]
+    changed, out = run(tmp_path, hosts, pki_agents=agents)
+    assert changed > 0
+    keys = tmp_path / "pki" / "agents"
+    fact = json.loads(re.search(r"AGENTKEYS=(\{.*\})", out).group(1).replace('\\"', '"'))
+    assert fact == {"ai:swarm-certifier": str(keys / "ai_swarm-certifier"),
+                    "ai:agent-alice": str(keys / "ai_agent-alice")}
+    assert sorted(p.name for p in keys.iterdir()) == ["ai_agent-alice.key", "ai_agent-alice.pub",
+                                                      "ai_swarm-certifier.key", "ai_swarm-certifier.pub"]
+    assert (keys / "ai_swarm-certifier.key").stat().st_mode & 0o777 == 0o600
+    assert keys.stat().st_mode & 0o777 == 0o700
+    pub = (keys / "ai_swarm-certifier.pub").read_text()
+    assert pub.startswith("-----BEGIN PUBLIC KEY-----")
+    text = subprocess.run(["openssl", "pkey", "-pubin", "-noout", "-text", "-in", str(keys / "ai_agent-alice.pub")],
+                          capture_output=True, text=True, check=True).stdout
+    assert "ED25519" in text.upper()
+    secret = (keys / "ai_swarm-certifier.key").read_text().splitlines()[1]
+    assert secret not in out  # the private key never shows in the play's output
+    before = (keys / "ai_agent-alice.key").read_bytes()
+    changed, out = run(tmp_path, hosts, pki_agents=agents)
+    assert changed == 0 and (keys / "ai_agent-alice.key").read_bytes() == before
+    changed, out = run(tmp_path, hosts, pki_agents=[*agents, "ai:agent-bob"])  # a new agent: a new plan
+    assert changed > 0 and (keys / "ai_agent-bob.pub").exists()
+    assert (keys / "ai_agent-alice.key").read_bytes() == before  # the others' keys stay

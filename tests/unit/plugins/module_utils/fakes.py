@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ansible_collections.aimemory.swarm.plugins.module_utils import _attest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -233,6 +234,10 @@ class TinyServer(ThreadingHTTPServer):
 # ---------------------------------------------------------------- fake cluster
 
 
+class _Refused(Exception):
+    pass
+
+
 def _stamp() -> str:
     """Now, with nanoseconds, as ai-memory stamps updated_at (strings of one length compare in time order)."""
     ns = time.time_ns()
@@ -244,10 +249,21 @@ class FakeCluster:
     """N fake ai-memory nodes with W-of-N quorum writes. Fault switches (``faults``): ``drop_fanout`` (the last node
     never gets anything), ``phantom_ack`` (one ack too many), ``ack_without_quorum`` (201 on a shortfall),
     ``no_retry_after``, ``extra_body_key``, ``no_catchup`` (owed writes never arrive), ``accept_any`` (no
-    allowlist). ``page_cap`` caps list pages below the requested limit (the ship-gate's default of 20)."""
+    allowlist). ``page_cap`` caps list pages below the requested limit (the ship-gate's default of 20).
+
+    ``attestation`` (a signature scheme) makes the nodes verify signed creates as ai-memory 0.10.0 does: agents
+    registered through ``POST /api/v1/agents`` (fanned out), keys bound per node through ``PUT
+    /api/v1/agents/{id}/pubkey``; with ``require`` an unsigned create or one of an agent without a bound key is 403
+    ``ATTESTATION_FAILED``; a signature that does not verify always is; peers re-verify the relay copy
+    (``metadata.write_signature``) against their own binding; ``emit_signature`` (a fixed release) relays the
+    signature the leader verified even when the client sent it in the body only (0.10.0 does not: False).
+    Fault ``accept_unsigned`` takes unsigned creates."""
 
     def __init__(self, pki: PKI, names: tuple[str, ...] = ("node-a", "node-b", "node-c"), w: int = 2,
-                 faults: set[str] | None = None, page_cap: int = 1000, catchup_delay: float = 0.3) -> None:
+                 faults: set[str] | None = None, page_cap: int = 1000, catchup_delay: float = 0.3,
+                 attestation: str | None = None, require: bool = True, emit_signature: bool = True) -> None:
+        self.attestation, self.require, self.emit_signature = attestation, require, emit_signature
+        self.agents: dict[str, dict[str, bytes | None]] = {n: {} for n in names}
         self.pki, self.names, self.w = pki, list(names), w
         self.faults = set(faults or ())
         self.page_cap, self.catchup_delay = page_cap, catchup_delay
@@ -331,6 +347,25 @@ class FakeCluster:
             store = self.stores[name]
             if path == "/api/v1/memories" and method == "POST":
                 return self._create(name, body, headers.get("x-agent-id") or AGENT)
+            if path == "/api/v1/agents" and method == "POST":
+                for node in self.names:
+                    if node == name or self._reachable(name, node):
+                        self.agents[node].setdefault(str((body or {}).get("agent_id")), None)
+                return 201, {}, {"registered": True, "agent_id": (body or {}).get("agent_id")}
+            if path.startswith("/api/v1/agents/") and path.endswith("/pubkey") and method == "PUT":
+                agent = path.split("/")[4].replace("%3A", ":")
+                if headers.get("x-agent-id") != AGENT:
+                    return 403, {}, {"error": "admin role required"}
+                if agent not in self.agents[name]:
+                    return 500, {}, {"error": f"cannot bind pubkey: agent '{agent}' is not registered"}
+                self.agents[name][agent] = _attest.raw_public_key(str((body or {}).get("pubkey_b64")))
+                return 200, {}, {"bound": True, "agent_id": agent}
+            if path == "/api/v1/memories" and method == "GET" and query.get("namespace") == ["_agents"]:
+                # each registration is private to its agent, as on a PostgreSQL-backed node
+                rows = [{"id": f"reg-{a}", "title": f"agent:{a}", "namespace": "_agents",
+                         "metadata": {"agent_pubkey": _attest.public_b64(k)} if k else {}}
+                        for a, k in sorted(self.agents[name].items()) if a == headers.get("x-agent-id")]
+                return 200, {}, {"memories": rows, "count": len(rows)}
             if path == "/api/v1/memories" and method == "GET":
                 ns = query.get("namespace", [None])[0]
                 limit = min(int(query.get("limit", ["20"])[0]), self.page_cap)
@@ -348,6 +383,17 @@ class FakeCluster:
             if path.startswith("/api/v1/memories/") and method == "DELETE":
                 return self._delete(name, path.rsplit("/", 1)[1])
         return 404, {}, {"error": "not found"}
+
+    def _attest(self, node: str, agent: str, body: dict[str, Any], signature: str | None) -> str | None:
+        """The attest level ``node`` stamps, or raises _Refused."""
+        bound = self.agents[node].get(agent)
+        if signature and bound:
+            if not _attest.verify(bound, self.attestation or "", agent, {**body, "signature": signature}):
+                raise _Refused("write signature did not verify against the agent's bound public key")
+            return "agent_attested"
+        if self.require and "accept_unsigned" not in self.faults:
+            raise _Refused("agent attestation is required but this write is unsigned or the agent has no bound key")
+        return "claimed" if signature else None
 
     def _fan_out(self, name: str, apply: Any) -> int:
         """Apply a mutation on every reachable peer (``apply(peer_store)``); the number of nodes that hold it."""
@@ -401,9 +447,18 @@ class FakeCluster:
         if any(m["title"] == body["title"] and m["namespace"] == ns for m in store.values()):
             return 409, {}, {"code": "CONFLICT", "error": "memory with title already exists"}
         meta = {**(body.get("metadata") or {}), "scope": body.get("scope", "private"), "agent_id": agent}
+        level = None
+        if self.attestation:
+            try:
+                level = self._attest(name, agent, body, body.get("signature"))
+            except _Refused as exc:
+                return 403, {}, {"code": "ATTESTATION_FAILED", "error": f"agent attestation failed: {exc}"}
+            if level:
+                meta["attest_level"] = level
         mem = {"id": str(uuid.uuid4()), "title": body["title"], "content": body["content"], "namespace": ns,
                "tier": body.get("tier", "mid"), "tags": body.get("tags") or [], "priority": body.get("priority", 5),
-               "source": body.get("source", "api"), "metadata": meta, "version": 1, "updated_at": _stamp()}
+               "source": body.get("source", "api"), "metadata": meta, "version": 1, "updated_at": _stamp(),
+               "created_at": body.get("created_at") or "2026-12-02T09:00:00+00:00"}
         store[mem["id"]] = mem
         got = 1
         for peer in self.names:
@@ -412,7 +467,14 @@ class FakeCluster:
             if "drop_fanout" in self.faults and peer == self.names[-1]:
                 continue
             if self._reachable(name, peer):
-                self.stores[peer][mem["id"]] = dict(mem)
+                copy = json.loads(json.dumps(mem))
+                if self.attestation and level:
+                    relayed = copy["metadata"].get("write_signature") or (
+                        body.get("signature") if self.emit_signature else None)
+                    bound = self.agents[peer].get(agent)
+                    copy["metadata"]["attest_level"] = ("agent_attested" if relayed and bound and _attest.verify(
+                        bound, self.attestation, agent, {**body, "signature": relayed}) else "claimed")
+                self.stores[peer][mem["id"]] = copy
                 got += 1
             else:
                 self.owed[peer].append(mem)

@@ -146,7 +146,8 @@ def p3_history(again_columns: dict[str, str] | None = None, again_count: int = N
     for mem in lose or []:
         back[mem] = "other"
         diff[mem] = ["tags"]
-    mig(h, "list_roundtrip", True, {"count": N, "digests": back, "fields_differing": diff, "error": ""})
+    mig(h, "list_roundtrip", True, {"count": N, "digests": back, "fields_differing": diff, "error": "",
+                                     "precision": "microsecond"})
     return h
 
 
@@ -183,3 +184,19 @@ def test_reverse_errors_and_short_seed_are_red() -> None:
 def test_an_empty_migration_history_is_red() -> None:
     result = judged("migration", [], {"count": N})
     assert has(result, "seed: never ran") and has(result, "migrate forward: never ran")
+
+
+def test_the_round_trip_is_compared_at_the_release_precision() -> None:
+    """The release table's cross_backend_time_precision: a round trip compared at another precision is red."""
+    assert judged("migration", p3_history().ops, {"count": N, "precision": "microsecond"})["valid"]
+    result = judged("migration", p3_history().ops, {"count": N, "precision": "nanosecond"})
+    assert has(result, "compared at microsecond precision, the release keeps times at nanosecond")
+
+
+def test_times_are_compared_at_the_precision_asked_for() -> None:
+    from ansible_collections.aimemory.swarm.plugins.module_utils._workload.migration import at_precision
+
+    a, b = "2026-12-02T10:00:00.123456789+00:00", "2026-12-02T10:00:00.123456Z"
+    assert at_precision({"t": a}) == at_precision({"t": b})  # microseconds by default
+    assert at_precision({"t": a}, "nanosecond") != at_precision({"t": b}, "nanosecond")
+    assert at_precision([a], "nanosecond") == ["2026-12-02T10:00:00.123456789Z"]

@@ -663,7 +663,7 @@ def test_a_node_never_read_successfully() -> None:
 def test_registry_lists_the_kinds() -> None:
     assert set(KINDS) == {"quorum_write", "quorum_shortfall", "mtls_allowlist", "convergence",
                           "partition_convergence", "functional", "federation", "chaos", "postgres_backend",
-                          "migration"}
+                          "migration", "attestation"}
 
 
 def test_unknown_kind_broken_history_and_bad_params_fail() -> None:

@@ -65,7 +65,8 @@ def test_the_allowlisted_identity_is_served_with_headers_and_json(pki: PKI, serv
         assert c.request("GET", "/nope").status == 404
     assert server.connections == 1  # keep-alive: one connection served all four requests
     assert set(resp.as_dict()) == {"status", "headers", "body", "error_class", "latency_ms", "detail",
-                                   "refused_before_request"}
+                                   "refused_before_request", "attestation"}
+    assert resp.attestation is None  # an endpoint without agent keys signs nothing
 
 
 @pytest.mark.parametrize("ident", ["outsider", "rogue", None])

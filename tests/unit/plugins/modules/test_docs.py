@@ -121,3 +121,39 @@ def test_a_module_that_talks_to_nodes_requires_httpx(module: Any, monkeypatch: p
         module.main()
     assert failed == {"msg": basic.missing_required_lib("httpx"),
                       "exception": "ModuleNotFoundError: No module named 'httpx'"}
+
+
+def reaches_attest(module: Any) -> bool:
+    """Modules that can sign writes: those with the endpoint's options (``agent_keys``) or an ``agent_key``."""
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    return ("aimemory.swarm.endpoint" in (doc.get("extends_documentation_fragment") or [])
+            or bool({"agent_key", "agent_keys"} & set(doc.get("options") or {})))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.__name__.rsplit(".", 1)[1] for m in MODULES])
+def test_a_module_that_can_sign_requires_cryptography(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing needs cryptography: documented, and without it a module asked to sign fails with
+    missing_required_lib('cryptography'), never a traceback."""
+    signs = reaches_attest(module)
+    requirements = yaml.safe_load(module.DOCUMENTATION).get("requirements") or []
+    assert any(str(r).startswith("cryptography") for r in requirements) == signs, requirements
+    if not signs:
+        return
+    failed: dict[str, Any] = {}
+
+    def fake_init(self: Any, argument_spec: dict[str, Any], **kwargs: Any) -> None:
+        self.params, self.check_mode = {"agent_keys": {"ai:a": "/k.pem"}, "signature_scheme": "ai-memory/write/v1",
+                                        "agent_key": "/k.pem"}, False
+
+    def fake_fail(self: Any, msg: str, **kwargs: Any) -> None:
+        failed.update(msg=msg, **kwargs)
+        raise Captured
+
+    monkeypatch.setattr(module, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(module, "CRYPTOGRAPHY_IMPORT_ERROR", "ModuleNotFoundError: No module named 'cryptography'")
+    monkeypatch.setattr(basic.AnsibleModule, "__init__", fake_init)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fake_fail)
+    with pytest.raises(Captured):
+        module.main()
+    assert failed == {"msg": basic.missing_required_lib("cryptography"),
+                      "exception": "ModuleNotFoundError: No module named 'cryptography'"}
