@@ -146,8 +146,8 @@ def p3_history(again_columns: dict[str, str] | None = None, again_count: int = N
     for mem in lose or []:
         back[mem] = "other"
         diff[mem] = ["tags"]
-    mig(h, "list_roundtrip", True, {"count": N, "digests": back, "fields_differing": diff, "error": "",
-                                     "precision": "microsecond"})
+    mig(h, "list_roundtrip", True,
+        {"count": N, "digests": back, "fields_differing": diff, "error": "", "precision": "microsecond"})
     return h
 
 
