@@ -155,7 +155,8 @@ def summarize(evidence_dir: Path, reg: Any = None) -> dict[str, Any]:
         reasons.append(f"detection power {power['power']:.4f} < {POWER_TARGET} for a peer losing 1 replicated write "
                        f"in {round(1 / LOSS_RATE)}: the weakest node verified {power['weakest_node_observations']} "
                        f"replicated writes (about {3000} are needed); the workloads are too small to certify")
-    known = {"campaign.json", "provenance.json", "plays.json", "campaign-summary.json", "check-errors.json"}
+    known = {"campaign.json", "provenance.json", "plays.json", "campaign-summary.json", "check-errors.json",
+             "report-data.json"}  # report-data.json: the plots' series (verify report), no verdict
     errors_file = evidence_dir / "check-errors.json"
     check_errors = {}
     if errors_file.is_file():
