@@ -82,7 +82,8 @@ class Chromium:
         self._proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
                                       stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            self._ws = connect(self._browser_url(), max_size=None, open_timeout=20, close_timeout=5)
+            # entered as a context manager (websockets' way); closed in __exit__
+            self._ws = connect(self._browser_url(), max_size=None, open_timeout=20, close_timeout=5).__enter__()
         except BaseException:
             self.__exit__(None, None, None)
             raise
