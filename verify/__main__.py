@@ -1,4 +1,4 @@
-"""python -m verify init | provenance | summarize | report (run from the repository root)."""
+"""python -m verify init | provenance | summarize | report | diff | import-shipgate | soak (from the checkout)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from verify.evidence import update_latest, write_json_atomic
 from verify.provenance import build, load_facts
 from verify.report import write_report
 from verify.summary import main_summarize, now
+from verify.tools import TOOLS, add_tool_parsers, diff_section, run_tool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--facts", type=Path, required=True)
     p = sub.add_parser("summarize", help="compute campaign-summary.json (exit 0 green, 1 red)")
     p.add_argument("--evidence-dir", type=Path, required=True)
-    p = sub.add_parser("report", help="render index.html from campaign-summary.json")
+    p = sub.add_parser("report", help="render index.html (and report-data.json) from the evidence")
     p.add_argument("--evidence-dir", type=Path, required=True)
+    p.add_argument("--against", type=Path, help="an earlier campaign's evidence: add a 'changes since' section")
+    add_tool_parsers(sub)
     args = parser.parse_args(argv)
+    if args.cmd in TOOLS:
+        return run_tool(args)
     try:
         if args.cmd == "init":
             if (args.evidence_dir / "campaign.json").exists():
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "summarize":
             return main_summarize(args.evidence_dir)
-        print(write_report(args.evidence_dir))
+        extra = [diff_section(args.against, args.evidence_dir)] if args.against else None
+        print(write_report(args.evidence_dir, extra))
         return 0
     except (OSError, ValueError, KeyError) as exc:
         print(f"verify {args.cmd}: {exc}", file=sys.stderr)

@@ -51,7 +51,8 @@ def evidence(name: str, kind: str, ops: list[dict[str, Any]], params: dict[str, 
     return {**doc, **(result.get("shipgate") or {})}
 
 
-def build(root: Path, name: str, *, red: bool = False, hostile: bool = False) -> Path:
+def build(root: Path, name: str, *, red: bool = False, hostile: bool = False,
+          latencies: list[float] | None = None) -> Path:
     """evidence/<name>/ with campaign.json, provenance.json, plays.json and three checks' evidence, judged (but
     not summarized: the caller runs ``verify summarize`` and ``verify report`` as the campaign does)."""
     d = root / name
@@ -70,7 +71,7 @@ def build(root: Path, name: str, *, red: bool = False, hostile: bool = False) ->
     assert cli.main(["provenance", "--evidence-dir", str(d), "--facts", str(root / f"{name}-facts.json")]) == 0
     write_json_atomic(d / "s4_partition_convergence.json",
                       evidence("s4_partition_convergence", "partition_convergence",
-                               s4_history(nodes, lose=red).ops, {"nodes": nodes}))
+                               s4_history(nodes, lose=red, latencies=latencies).ops, {"nodes": nodes}))
     write_json_atomic(d / "phase2.json", evidence("phase2", "federation", p2_history(lose_in_burst=red).ops, P2))
     chaos = chaos_history(partition_minority={"lose": True} if red else {})
     write_json_atomic(d / "phase4.json", evidence("phase4", "chaos", chaos.ops, P4))
