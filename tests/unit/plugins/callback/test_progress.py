@@ -85,8 +85,8 @@ def test_stages_checks_heartbeat_eta_and_verdict_from_fake_events(tmp_path: Path
     cb.v2_playbook_on_play_start(named("Prepare the miniature campaign"))
     assert lines[1] == "[prepare 1/2] prepare started; ETA 2 min 00 s (by last-week)"
     assert lines[2] == "[prepare 1/2] play: Prepare the miniature campaign (last time 30 s)"
-    cb.v2_runner_on_ok(result("ansible.builtin.command", {"cmd": ["python", "-m", "verify", "init",
-                                                                   "--evidence-dir", str(evidence)], "rc": 0}))
+    init = ["python", "-m", "verify", "init", "--evidence-dir", str(evidence)]
+    cb.v2_runner_on_ok(result("ansible.builtin.command", {"cmd": init, "rc": 0}))
     assert "2 checks declared: s4_partition_convergence, phase2" in lines[-1]
     cb.v2_playbook_on_play_start(named("Run the miniature checks"))
     assert lines[-3].startswith("[prepare 1/2] prepare done in ")
@@ -108,8 +108,8 @@ def test_stages_checks_heartbeat_eta_and_verdict_from_fake_events(tmp_path: Path
         "started_at": "2026-11-22T10:00:00Z", "ended_at": "2026-11-22T10:00:30Z"}))
     assert [line for line in lines if "phase2 ..." in line][-1].startswith(
         "[checks 2/2] phase2 ... FAIL (30.0 s): burst: 1 acknowledged write(s) missing (+1 more)")
-    cb.v2_runner_on_ok(result("ansible.builtin.command", {"cmd": ["python", "-m", "verify", "summarize",
-                                                                   "--evidence-dir", str(evidence)], "rc": 1}))
+    summarize = ["python", "-m", "verify", "summarize", "--evidence-dir", str(evidence)]
+    cb.v2_runner_on_ok(result("ansible.builtin.command", {"cmd": summarize, "rc": 1}))
     cb.v2_playbook_on_stats(None)
     assert cb._thread is None  # the heartbeat thread is stopped at the end
     assert lines[-1].startswith("[verdict] RED in ") and lines[-1].endswith(f"open {evidence}/index.html")
@@ -130,8 +130,8 @@ def test_json_mode_prints_only_json_and_off_prints_nothing(tmp_path: Path) -> No
             assert lines == []
         else:
             events = [json.loads(line) for line in lines]
-            assert [e["aimemory_progress"] for e in events] == ["start", "stage", "play", "check", "stage_done",
-                                                                 "end"]
+            kinds = [e["aimemory_progress"] for e in events]
+            assert kinds == ["start", "stage", "play", "check", "stage_done", "end"]
             assert events[3]["check"] == "c" and events[3]["verdict"] == "PASS"
 
 
