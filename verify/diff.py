@@ -1,4 +1,4 @@
-"""``python -m verify diff A B``: two campaigns side by side.
+"""``python -m verify diff OLDER NEWER``: two campaigns side by side.
 
 Both are judged again from their evidence (``verify.summary.summarize``, never their stored summary), and their
 figures are computed from the histories (``verify.series``): per check the write latency (p50, p99 of the
@@ -41,7 +41,13 @@ class Change:
 
 
 def figures_of(evidence_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(the summary recomputed from the evidence, per check the figures that are compared)."""
+    """(the summary recomputed from the evidence, per check the figures that are compared). A directory holding
+    only a ``campaign-summary.json`` (a summary kept without its evidence) is read as it says, marked so."""
+    if not (evidence_dir / "campaign.json").is_file() and (evidence_dir / "campaign-summary.json").is_file():
+        stored = json.loads((evidence_dir / "campaign-summary.json").read_text())
+        stored.setdefault("declared_checks", list(stored.get("checks") or {}))
+        stored["not_judged_again"] = True
+        return stored, {}
     summary = summarize(evidence_dir)
     names = summary["declared_checks"]
     docs = load_docs(evidence_dir, names)
@@ -119,10 +125,18 @@ def compare(a_dir: Path, b_dir: Path, tol: Tolerance | None = None) -> dict[str,
         if name not in a_checks:
             changes.append(Change("only_in_b", name, "check", None, b_checks[name]["status"]))
     regressions = [c for c in changes if c.kind == "regression"]
-    return {"a": {"dir": str(a_dir), "campaign_id": a_sum["campaign_id"], "green": a_green,
-                  "checks": len(a_sum["declared_checks"])},
+    release = None
+    try:  # the release-level view (known findings, expectations, MCP tools) of verify/matrix.py, where it exists
+        from verify import matrix as release_matrix  # type: ignore[attr-defined]
+
+        release = release_matrix.diff(a_dir, b_dir)
+    except (ImportError, AttributeError, OSError, KeyError, TypeError, ValueError):
+        release = None
+    return {"release": release,
+            "a": {"dir": str(a_dir), "campaign_id": a_sum["campaign_id"], "green": a_green,
+                  "checks": len(a_sum["declared_checks"]), "judged_again": not a_sum.get("not_judged_again")},
             "b": {"dir": str(b_dir), "campaign_id": b_sum["campaign_id"], "green": b_green,
-                  "checks": len(b_sum["declared_checks"])},
+                  "checks": len(b_sum["declared_checks"]), "judged_again": not b_sum.get("not_judged_again")},
             "tolerance": asdict(tol), "changes": [asdict(c) for c in changes], "regressions": len(regressions)}
 
 
@@ -136,6 +150,13 @@ def text(result: dict[str, Any]) -> str:
     a, b = result["a"], result["b"]
     lines = [f"verify diff: {a['campaign_id']} ({'GREEN' if a['green'] else 'RED'}, {a['checks']} checks) -> "
              f"{b['campaign_id']} ({'GREEN' if b['green'] else 'RED'}, {b['checks']} checks)"]
+    for side in (a, b):
+        if not side.get("judged_again", True):
+            lines.append(f"(only {side['dir']}/campaign-summary.json: read as stored, not judged again)")
+    if result.get("release"):
+        from verify import matrix as release_matrix  # type: ignore[attr-defined]
+
+        lines += release_matrix.diff_text(result["release"]).rstrip("\n").splitlines()
     order = {"regression": 0, "only_in_b": 1, "improvement": 2, "changed": 3}
     for c in sorted(result["changes"], key=lambda c: order.get(c["kind"], 9)):
         where = f"{c['check']}: " if c["check"] else ""

@@ -164,3 +164,17 @@ def test_soak_counts_a_run_without_evidence_as_a_failure(tmp_path: Path, capsys:
     (red / "campaign-summary.json").write_text(json.dumps({**summary, "overall_pass": True, "reasons": []}))
     assert cli.main(["soak", str(red)]) == 1
     assert "its campaign-summary.json says green; judged again from the evidence: red" in capsys.readouterr().out
+
+
+def test_diff_of_stored_summaries_and_exit_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory holding only a campaign-summary.json (kept without its evidence) is read as stored and said so;
+    --exit-zero makes the diff a report rather than a gate (for release matrices)."""
+    green, red = judged(tmp_path, "green"), judged(tmp_path, "red", red=True)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    shutil.copy(green / "campaign-summary.json", kept / "campaign-summary.json")
+    assert cli.main(["diff", str(kept), str(red)]) == 1
+    text = capsys.readouterr().out
+    assert f"(only {kept}/campaign-summary.json: read as stored, not judged again)" in text
+    assert "REGRESSION   verdict GREEN -> RED" in text
+    assert cli.main(["diff", str(kept), str(red), "--exit-zero"]) == 0
