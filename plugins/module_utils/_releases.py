@@ -46,7 +46,7 @@ UPDATE_PRIORITY_KEPT = {
     "id": "update-cannot-lower-priority",
     "check": "s1_quorum_write",
     "matches": [["present with other content than last written, differing in priority:"],
-                ["update acknowledgement(s) held by fewer than W=", "the others holding other(priority)"]],
+                ["update acknowledgement(s) held by fewer than W=", "other(priority)"]],
     "summary": "An update that lowers a memory's priority is acknowledged with 200 (the answer shows the new "
                "priority) but peers apply it through the upsert that keeps the greater priority (GREATEST, #1629), "
                "and catch-up brings the greater one back to the node that acknowledged it: every node ends with "

@@ -85,6 +85,12 @@ options:
     type: list
     elements: str
     default: [heal, restart, start]
+  settle_deleted:
+    description: Once every live write is on every node and only deleted writes are still held somewhere, keep
+      polling this many seconds for them to go, then stop (a delete undone by replication does not resolve by
+      waiting out the whole O(deadline)); the checker judges what the last reads saw.
+    type: float
+    default: 20
   follow_writes:
     description:
       - Poll while the writes are still being made (an C(async) M(aimemory.swarm.memory_workload) on the same
@@ -218,7 +224,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads imp
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import response_record
 
-MAX_BY_ID_MISSING = 200
+MAX_BY_ID_MISSING = 1000
 
 
 class Poller:
@@ -307,6 +313,7 @@ def main() -> None:
             confirm_by_id=dict(type="bool", default=True),
             anchor_events=dict(type="list", elements="str", default=list(ANCHOR_EVENTS)),
             follow_writes=dict(type="int", default=0),
+            settle_deleted=dict(type="float", default=20.0),
             **ENDPOINT_ARGSPEC,
         ),
         supports_check_mode=True,
@@ -343,6 +350,7 @@ def main() -> None:
         return sum(1 for w in found if w.completion is not None)
 
     following = p["follow_writes"] > 0 and completed(writes) < p["follow_writes"]
+    settle_since: float | None = None
     try:
         while True:
             polls += 1
@@ -361,6 +369,13 @@ def main() -> None:
             done = bool(required) and observer.converged() and not following
             now = time.monotonic()
             if done or (not required and not following) or p["once"] or module.check_mode or now >= deadline:
+                break
+            # every live write is everywhere and only deleted ones are still held: a delete that came back does not
+            # go away by waiting, so after settle_deleted seconds of that the state is final
+            only_deleted = not following and all(observer.present[n] == sum(1 for w in required if not w.deleted)
+                                                 for n in names)
+            settle_since = (settle_since or now) if only_deleted else None
+            if settle_since is not None and now - settle_since >= p["settle_deleted"]:
                 break
             time.sleep(min(p["interval"], max(0.0, deadline - now)))
         if p["confirm_by_id"] and not module.check_mode:

@@ -285,7 +285,7 @@ def main() -> None:
     if p["count"] < 0 or p["concurrency"] < 1 or p["deadline"] <= 0 or p["stagger"] < 0 \
             or p["pause_after_refused"] < 0:
         module.fail_json(msg="count must be >= 0, concurrency >= 1, deadline > 0, stagger and pause_after_refused >= 0")
-    if p["agents"] and p["concurrency"] < len(p["agents"]):
+    if p["agents"] and p["concurrency"] < len(p["agents"]) and not p["bulk"]:
         module.fail_json(msg=f"concurrency={p['concurrency']} is less than the {len(p['agents'])} agents")
     if p["agents"] and p["scope"] == "private":
         module.fail_json(msg="agents with scope=private: the reads (agent_id) could not see the other agents' writes")

@@ -6,5 +6,5 @@ checks never branch on which one runs, and it can misbehave on purpose (fault sw
 
 VERSION = "0.7.0"
 CONTRACT = "release/v0.7.0@ff8caac8"
-SCHEMA_VERSION = 54
+SCHEMA_VERSION = 57
 SERVICE = "ai-memory"

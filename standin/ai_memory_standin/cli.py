@@ -33,16 +33,32 @@ def default_agent_id() -> str:
     return f"{prefix}:pid-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ai-memory", description="ai-memory (stand-in)")
-    p.add_argument("--version", "-V", action="store_true")
-    p.add_argument("--db", default=None)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--agent-id", default=None)
-    p.add_argument("--db-passphrase-file", default=None)
-    sub = p.add_subparsers(dest="command")
+def common(*, json_flag: bool = True, agent: bool = True) -> argparse.ArgumentParser:
+    """The global options, accepted after the subcommand too (as clap's global args are); absent ones leave the
+    value given before the subcommand alone."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--db", default=argparse.SUPPRESS)
+    if json_flag:
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    if agent:
+        p.add_argument("--agent-id", default=argparse.SUPPRESS)
+    p.add_argument("--db-passphrase-file", default=argparse.SUPPRESS)
+    return p
 
-    s = sub.add_parser("serve")
+
+def _filters(s: argparse.ArgumentParser, limit: int) -> None:
+    """The row filters list and search share (``--agent-id`` filters on metadata.agent_id there)."""
+    s.add_argument("--namespace", "-n", default=None)
+    s.add_argument("--tier", "-t", default=None)
+    s.add_argument("--limit", type=int, default=limit)
+    s.add_argument("--since", default=None)
+    s.add_argument("--until", default=None)
+    s.add_argument("--tags", default=None)
+    s.add_argument("--agent-id", dest="filter_agent_id", default=None)
+
+
+def _serve_parser(sub: Any) -> None:
+    s = sub.add_parser("serve", parents=[common()])
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=9077)
     s.add_argument("--tls-cert")
@@ -58,39 +74,56 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--catchup-interval-secs", type=int, default=30)
     s.add_argument("--store-url")
 
-    s = sub.add_parser("store")
+
+def _memory_parsers(sub: Any) -> None:
+    s = sub.add_parser("store", parents=[common()])
     s.add_argument("--title", "-T", required=True)
     s.add_argument("--content", "-c", required=True)
     s.add_argument("--tier", "-t", default="mid")
     s.add_argument("--namespace", "-n", default="global")
     s.add_argument("--tags", default="")
     s.add_argument("--priority", "-p", type=int, default=5)
+    s.add_argument("--confidence", type=float, default=None)
     s.add_argument("--scope", default=None)
-    s.add_argument("--source", default="cli")
+    s.add_argument("--source", "-S", default="cli")
+    s.add_argument("--expires-at", default=None)
+    s.add_argument("--ttl-secs", type=int, default=None)
+    s.add_argument("--kind", default=None)
 
-    s = sub.add_parser("recall")
+    s = sub.add_parser("recall", parents=[common()])
     s.add_argument("context")
+    s.add_argument("--namespace", "-n", default=None)
     s.add_argument("--limit", type=int, default=10)
-    s.add_argument("--namespace", "-n", default=None)
+    s.add_argument("--tags", default=None)
+    s.add_argument("--since", default=None)
+    s.add_argument("--until", default=None)
+    s.add_argument("--tier", "-T", default=None)
+    s.add_argument("--budget-tokens", type=int, default=None)
 
-    s = sub.add_parser("list")
-    s.add_argument("--namespace", "-n", default=None)
-    s.add_argument("--limit", type=int, default=20)
+    s = sub.add_parser("search", parents=[common(agent=False)])
+    s.add_argument("query")
+    _filters(s, 20)
 
-    s = sub.add_parser("get")
-    s.add_argument("id")
+    s = sub.add_parser("list", parents=[common(agent=False)])
+    _filters(s, 20)
+    s.add_argument("--offset", type=int, default=0)
 
-    sub.add_parser("stats")
+    for name in ("get", "delete"):
+        sub.add_parser(name, parents=[common()]).add_argument("id")
 
-    s = sub.add_parser("backup")
+    sub.add_parser("stats", parents=[common()])
+
+
+def _admin_parsers(sub: Any) -> None:
+    s = sub.add_parser("backup", parents=[common()])
     s.add_argument("--to", default="./backups")
     s.add_argument("--keep", type=int, default=48)
 
-    s = sub.add_parser("restore")
+    s = sub.add_parser("restore", parents=[common()])
     s.add_argument("--from", dest="source", required=True)
     s.add_argument("--skip-verify", action="store_true")
 
-    s = sub.add_parser("curator")
+    s = sub.add_parser("curator", parents=[common()])
     mode = s.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true")
     mode.add_argument("--daemon", action="store_true")
@@ -98,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-ops", type=int, default=100)
     s.add_argument("--interval-secs", type=int, default=3600)
 
-    s = sub.add_parser("mcp")
+    s = sub.add_parser("mcp", parents=[common()])
     s.add_argument("--tier", default="semantic")
     s.add_argument("--profile", default=os.environ.get("AI_MEMORY_PROFILE", "core"))
 
-    s = sub.add_parser("migrate")
+    s = sub.add_parser("migrate", parents=[common(json_flag=False)])
     s.add_argument("--from", dest="source", required=True)
     s.add_argument("--to", dest="target", required=True)
     s.add_argument("--batch", type=int, default=1000)
@@ -110,10 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true")
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
-    s = sub.add_parser("schema-init")
+    s = sub.add_parser("schema-init", parents=[common(json_flag=False)])
     s.add_argument("--store-url", required=True)
     s.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     s.add_argument("--embedding-dim", type=int, default=384)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ai-memory", description="ai-memory (stand-in)")
+    p.add_argument("--version", "-V", action="store_true")
+    p.add_argument("--db", default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--agent-id", default=None)
+    p.add_argument("--db-passphrase-file", default=None)
+    sub = p.add_subparsers(dest="command")
+    _serve_parser(sub)
+    _memory_parsers(sub)
+    _admin_parsers(sub)
     return p
 
 
@@ -142,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mcp":
         from ai_memory_standin.mcp import run_mcp
 
-        return run_mcp(resolve_db(args.db, cfg), args.agent_id)
+        return run_mcp(resolve_db(args.db, cfg), args.agent_id, args.profile)
     from ai_memory_standin import commands
 
     return commands.run(args, cfg, faults)
@@ -215,9 +261,9 @@ def cmd_serve(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> 
     if allowlist is not None:
         server.log(f"mTLS enabled — client certs required. Allowlist: {len(allowlist)} entries")
     elif not tls_ctx:
-        server.log("WARN TLS NOT enabled — sync endpoints accept any caller over plain HTTP")
+        server.log("TLS NOT enabled — sync endpoints accept any caller over plain HTTP", "WARN")
     if faults:
-        server.log(f"WARN stand-in fault switches ON: {','.join(sorted(faults))}")
+        server.log(f"stand-in fault switches ON: {','.join(sorted(faults))}", "WARN")
     return server.serve(srv, app, args.shutdown_grace_secs)
 
 
@@ -225,8 +271,11 @@ def log_postgres(log: Any, store: Any) -> None:
     log(f"storage backend: postgres at {store.redacted_url} (schema v{store.schema_version()}, "
         f"pool max 16, statement timeout {store.statement_timeout_ms // 1000}s)")
     if not store.vector_version.startswith(("0.7.", "0.8.")):
-        log(f"WARN pgvector {store.vector_version} is outside the supported 0.7.x-0.8.x range")
+        log(f"pgvector {store.vector_version} is outside the supported 0.7.x-0.8.x range", "WARN")
     log(f"Postgres KG backend: {store.kg_backend}")
+    # 0.7.0 says this at every start of a postgres-backed daemon (daemon_runtime.rs), a WARN naming a doc file
+    log("v0.7.0 Wave-3: postgres-backed daemon — handlers that have not yet migrated to the SAL trait surface 501 "
+        "Not Implemented. See docs/postgres-age-guide.md for the supported endpoint inventory.", "WARN")
     if store.backfilled:
         log(f"schema v54: tier expiry backfilled on {store.backfilled} row(s)")
 

@@ -17,15 +17,18 @@ from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION, VERSION
 from ai_memory_standin.config import Config, config_path, resolve_db
-from ai_memory_standin.models import ValidationError, is_expired, iso, new_memory, now, public_view
-from ai_memory_standin.store import Conflict, Store, open_store, redact_url, sqlite_path
+from ai_memory_standin.links import now_us
+from ai_memory_standin.links import view as link_view
+from ai_memory_standin.models import TIERS, ValidationError, is_expired, new_memory, ns_of, public_view, stamp
+from ai_memory_standin.store import Conflict, Store, open_store, redact_url, sqlite_path, touch_all
 
 DEFAULT_STATEMENT_TIMEOUT_S = 30.0
 
 
 def run(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    handler = {"store": store, "recall": recall, "list": list_, "get": get, "stats": stats, "backup": backup,
-               "restore": restore, "curator": curator, "migrate": migrate, "schema-init": schema_init}[args.command]
+    handler = {"store": store, "recall": recall, "search": search, "list": list_, "get": get, "delete": delete,
+               "stats": stats, "backup": backup, "restore": restore, "curator": curator, "migrate": migrate,
+               "schema-init": schema_init}[args.command]
     try:
         return handler(args, cfg, faults)
     except (ValidationError, OSError, ValueError, sqlite3.Error) as exc:
@@ -42,21 +45,25 @@ def _db(args: argparse.Namespace, cfg: Config) -> str:
 
 
 def store(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    body = {"title": args.title, "content": args.content, "tier": args.tier, "namespace": args.namespace,
-            "tags": [t for t in args.tags.split(",") if t], "priority": args.priority, "source": args.source}
+    body: dict[str, Any] = {"title": args.title, "content": args.content, "tier": args.tier,
+                            "namespace": args.namespace, "tags": [t for t in args.tags.split(",") if t],
+                            "priority": args.priority, "source": args.source, "confidence": args.confidence,
+                            "expires_at": args.expires_at, "ttl_secs": args.ttl_secs, "kind": args.kind}
+    if args.tier not in TIERS:
+        raise ValidationError(f"invalid tier: {args.tier} (use short, mid, long)")
     if args.scope:
         body["scope"] = args.scope
-    mem = new_memory(body, args.agent_id)
+    mem = new_memory({k: v for k, v in body.items() if v is not None}, args.agent_id)
     db = open_store(_db(args, cfg))
     try:
         db.create(mem)
+        mem = db.get(mem["id"]) or mem
     except Conflict as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     finally:
         db.close()
-    out(args, {"id": mem["id"], "tier": mem["tier"], "namespace": mem["namespace"], "title": mem["title"],
-               "agent_id": args.agent_id}, f"stored {mem['id']}")
+    out(args, public_view(mem), f"stored: {mem['id']} [{mem['tier']}] (ns={mem['namespace']})")
     return 0
 
 
@@ -68,19 +75,63 @@ def _live(args: argparse.Namespace, cfg: Config, namespace: str | None) -> list[
         db.close()
 
 
+def _filtered(args: argparse.Namespace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The filters list, search and recall share: tier, tags (all of them), since/until on created_at, agent."""
+    tags = {t for t in (getattr(args, "tags", None) or "").split(",") if t}
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    agent = getattr(args, "filter_agent_id", None)
+    tier = getattr(args, "tier", None) if args.command != "recall" else None
+    return [m for m in rows
+            if (not tier or m["tier"] == tier) and tags <= set(m.get("tags") or [])
+            and (not since or ns_of(m["created_at"]) >= ns_of(since))
+            and (not until or ns_of(m["created_at"]) <= ns_of(until))
+            and (not agent or (m.get("metadata") or {}).get("agent_id") == agent)]
+
+
+def _keyword_hits(text: str, rows: list[dict[str, Any]], any_word: bool) -> list[tuple[dict[str, Any], float]]:
+    """Keyword matching over title, content and tags, scored by matched words and priority (best first)."""
+    words = [w.lower() for w in text.split() if w]
+    hits = []
+    for mem in rows:
+        hay = f"{mem['title']} {mem['content']} {' '.join(mem.get('tags') or [])}".lower()
+        found = sum(1 for w in words if w in hay)
+        if words and (found if any_word else found == len(words)):
+            hits.append((mem, round(found + mem["priority"] / 10 + (mem["title"].lower() in text.lower()), 3)))
+    return sorted(hits, key=lambda h: -h[1])
+
+
 def recall(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    words = [w.lower() for w in args.context.split()]
-    rows = [m for m in _live(args, cfg, args.namespace)
-            if any(w in f"{m['title']} {m['content']}".lower() for w in words)][: args.limit]
-    out(args, {"memories": [public_view(m) for m in rows], "count": len(rows)},
-        "\n".join(f"{m['id']}  {m['title']}" for m in rows))
+    """Keyword recall whatever the tier asked for (the stand-in has no embedder: mode "keyword", as the real
+    answers when its embedder is not loaded). The hits are touched (access counted, expiry extended)."""
+    hits = _keyword_hits(args.context, _filtered(args, _live(args, cfg, args.namespace)), any_word=True)
+    hits = hits[: args.limit]
+    rows = [{**public_view(m), "score": score} for m, score in hits]
+    db = open_store(_db(args, cfg))
+    try:
+        touch_all(db, [m["id"] for m, _ in hits])
+    finally:
+        db.close()
+    tokens = sum(max(1, len(m["content"]) // 4) for m, _ in hits)
+    text = "\n".join(f"[{m['tier']}/{m['id'][:8]}] {m['title']} score={score:.2f} (ns={m['namespace']})\n"
+                     f"  {m['content']}\n" for m, score in hits) + f"\n{len(rows)} memory(ies) recalled [keyword]"
+    out(args, {"memories": rows, "count": len(rows), "mode": "keyword", "tokens_used": tokens}, text)
+    return 0
+
+
+def search(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    hits = _keyword_hits(args.query, _filtered(args, _live(args, cfg, args.namespace)), any_word=False)
+    rows = [public_view(m) for m, _ in hits[: args.limit]]
+    text = "\n".join(f"[{m['tier']}/{m['id'][:8]}] {m['title']} (p={m['priority']}, ns={m['namespace']})"
+                      for m in rows) + f"\n\n{len(rows)} result(s)"
+    out(args, {"count": len(rows), "results": rows}, text)
     return 0
 
 
 def list_(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    rows = _live(args, cfg, args.namespace)[: args.limit]
-    out(args, {"memories": [public_view(m) for m in rows], "count": len(rows)},
-        "\n".join(f"{m['id']}  {m['namespace']}  {m['title']}" for m in rows))
+    rows = _filtered(args, _live(args, cfg, args.namespace))[args.offset: args.offset + args.limit]
+    out(args, {"count": len(rows), "memories": [public_view(m) for m in rows]},
+        "\n".join(f"[{m['tier']}/{m['id'][:8]}] {m['title']} (p={m['priority']}, ns={m['namespace']})"
+                  for m in rows) + f"\n\n{len(rows)} memory(ies)")
     return 0
 
 
@@ -88,18 +139,39 @@ def get(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
     db = open_store(_db(args, cfg))
     try:
         mem = db.get(args.id)
+        links = db.links_of(mem["id"]) if mem is not None else []
     finally:
         db.close()
     if mem is None:
-        print("Error: not found", file=sys.stderr)
+        print(f"not found: {args.id}", file=sys.stderr)
         return 1
-    out(args, {"memory": public_view(mem), "links": []}, json.dumps(public_view(mem), indent=2))
+    doc = {"memory": public_view(mem), "links": [link_view(link) for link in links]}
+    out(args, doc, json.dumps(public_view(mem), indent=2))
+    return 0
+
+
+def delete(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
+    db = open_store(_db(args, cfg))
+    try:
+        mem = db.get(args.id)
+        gone = mem is not None and db.delete(mem["id"])
+    finally:
+        db.close()
+    if not gone or mem is None:
+        print(f"not found: {args.id}", file=sys.stderr)
+        return 1
+    out(args, {"deleted": True, "id": mem["id"]}, f"deleted: {mem['id']}")
     return 0
 
 
 def stats(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
     path = _db(args, cfg)
     rows = _live(args, cfg, None)
+    db = open_store(path)
+    try:
+        links = db.links_count()
+    finally:
+        db.close()
     tiers: dict[str, int] = {}
     spaces: dict[str, int] = {}
     for m in rows:
@@ -107,8 +179,10 @@ def stats(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
         spaces[m["namespace"]] = spaces.get(m["namespace"], 0) + 1
     doc = {"total": len(rows), "by_tier": [{"tier": t, "count": c} for t, c in sorted(tiers.items())],
            "by_namespace": [{"namespace": n, "count": c} for n, c in sorted(spaces.items())],
-           "expiring_soon": 0, "links_count": 0, "db_size_bytes": os.path.getsize(path) if os.path.exists(path) else 0}
-    out(args, doc, f"total: {doc['total']}")
+           "expiring_soon": 0, "links_count": links,
+           "db_size_bytes": os.path.getsize(path) if os.path.exists(path) else 0,
+           "dim_violations": 0, "index_evictions_total": 0}
+    out(args, doc, f"total memories: {doc['total']}\nlinks: {links}\ndatabase size: {doc['db_size_bytes']} bytes")
     return 0
 
 
@@ -124,8 +198,8 @@ def backup(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
     source = _db(args, cfg)
     target_dir = Path(args.to)
     target_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    snapshot = target_dir / f"ai-memory-{stamp}.db"
+    label = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    snapshot = target_dir / f"ai-memory-{label}.db"
     db = open_store(source)
     try:
         if "backup_no_snapshot" not in faults:  # FAULT: report success without writing the snapshot
@@ -135,8 +209,8 @@ def backup(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
     size = snapshot.stat().st_size if snapshot.exists() else 0
     manifest = {"snapshot": snapshot.name, "sha256": _sha256(snapshot) if snapshot.exists() else
                 hashlib.sha256(b"").hexdigest(), "bytes": size, "source_db": os.path.abspath(source),
-                "version": VERSION, "created_at": iso(now())}
-    (target_dir / f"ai-memory-{stamp}.manifest.json").write_text(json.dumps(manifest, indent=2))
+                "version": VERSION, "created_at": stamp()}
+    (target_dir / f"ai-memory-{label}.manifest.json").write_text(json.dumps(manifest, indent=2))
     if args.keep > 0:
         snaps = sorted(target_dir.glob("ai-memory-*.db"))
         for old in snaps[: max(0, len(snaps) - args.keep)]:
@@ -175,15 +249,16 @@ def restore(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
 
 
 def curator(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    started = iso(now())
+    started = stamp()
     rows = _live(args, cfg, None)
-    doc = {"started_at": started, "completed_at": iso(now()), "cycle_duration_ms": 0,
-           "memories_scanned": len(rows), "memories_eligible": len(rows), "auto_tagged": 0,
+    doc = {"started_at": started, "completed_at": stamp(), "cycle_duration_ms": 0,
+           "memories_scanned": len(rows), "memories_eligible": 0, "auto_tagged": 0,
            "contradictions_found": 0, "operations_attempted": 0, "operations_skipped_cap": 0,
            "autonomy": {"clusters_formed": 0, "memories_consolidated": 0, "memories_forgotten": 0,
                         "priority_adjustments": 0, "rollback_entries_written": 0, "errors": []},
-           "errors": ["no LLM client configured"], "dry_run": bool(args.dry_run)}
-    out(args, doc, f"curator: scanned {len(rows)}, errors: {doc['errors']}")
+           "personas_generated": 0, "errors": ["no LLM client configured"], "dry_run": bool(args.dry_run)}
+    # the real pretty-prints this report (serde_json::to_string_pretty, keys in order)
+    print(json.dumps(doc, indent=2) if args.json else f"curator: scanned {len(rows)}, errors: {doc['errors']}")
     return 0
 
 
@@ -206,23 +281,40 @@ def _open_url(url: str, embedding_dim: int = 384) -> Store:
 
 
 def _copy_rows(rows: list[dict[str, Any]], dst: Store, faults: frozenset[str], errors: list[str]) -> int:
-    """Upsert by id; a row whose content is already there is left alone, so a re-run changes nothing."""
+    """Upsert by id, every row every time, as ai-memory 0.7.0's migrate does: a new row starts at version 1 (the
+    source's counter is not carried), a re-run leaves the content as it was and bumps each row's
+    optimistic-concurrency counter (an upsert-merge is a mutation), on either backend."""
     written = 0
     for mem in rows:
         copy = dict(mem)
         if "migrate_drop_field" in faults:
             copy["tags"] = []  # FAULT: a field silently lost in migration
         try:
-            if dst.get(copy["id"]) != copy:
-                dst.put(copy)
+            dst.upsert(copy)
             written += 1
         except Exception as exc:
             errors.append(f"{mem['id']}: {exc}")
     return written
 
 
+def _copy_links(links: list[dict[str, Any]], dst: Store, errors: list[str]) -> None:
+    """Then the links whose source memory was in scope, through the store's plain link write (unsigned: the
+    migrator claims no link as its own; ON CONFLICT DO NOTHING). A SQLite target stamps them now, a PostgreSQL
+    one keeps their times. A link whose other end is not in the target is an error, as in the real's migrate.
+    The report does not count links (the real's --json report leaves its link counts out)."""
+    for link in links:
+        copy = {**link, "signature": None, "attest_level": "unsigned", "observed_by": None}
+        if dst.backend == "sqlite":
+            copy["created_at"] = copy["valid_from"] = now_us()
+        try:
+            dst.link(copy)
+        except Exception as exc:
+            errors.append(f"write link {link['source_id']}->{link['target_id']}/{link['relation']} failed: {exc}")
+
+
 def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
-    """Contract §5.4: non-expired memories of the source (one list call, admin view), upserted by id."""
+    """Contract §5.4: non-expired memories of the source (one list call, admin view), upserted by id, then the
+    source's links of those memories."""
     src, dst = _open_url(args.source), None
     errors: list[str] = []
     written = 0
@@ -231,13 +323,16 @@ def migrate(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> in
         if not args.dry_run:
             dst = _open_url(args.target)
             written = _copy_rows(rows, dst, faults, errors)
+            _copy_links(src.list_links(args.namespace), dst, errors)
     finally:
         src.close()
         if dst is not None:
             dst.close()
     doc = {"from_url": redact_url(args.source), "to_url": redact_url(args.target), "memories_read": len(rows),
            "memories_written": written, "batches": 1, "errors": errors, "dry_run": bool(args.dry_run)}
-    out(args, doc, f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
+    # the real binary pretty-prints this report (serde_json::to_string_pretty, keys in order) over many lines
+    print(json.dumps(doc, indent=2, sort_keys=True) if args.json else
+          f"migrated {written}/{len(rows)} memories, {len(errors)} error(s)")
     return 1 if errors else 0
 
 

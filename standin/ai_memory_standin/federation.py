@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ai_memory_standin.models import iso, now
+from ai_memory_standin.faults import receive
+from ai_memory_standin.models import ns_of, stamp
 
 RETRY_DELAY_S = 0.25
 CONNECT_TIMEOUT_S = 2.0
@@ -26,7 +27,7 @@ FANOUT_WORKERS_PER_PEER = 16
 
 
 def log(msg: str) -> None:
-    print(f"{iso(now())} INFO ai_memory::federation: {msg}", file=sys.stderr, flush=True)
+    print(f"{stamp()} INFO ai_memory::federation: {msg}", file=sys.stderr, flush=True)
 
 
 class Peer:
@@ -147,8 +148,10 @@ class Federation:
             return None  # FAULT: a failed push is counted as an acknowledgement
         return error
 
-    def replicate(self, body: dict[str, Any], mem_id: str | None) -> tuple[int, str]:
-        """Fan a change out to every peer; return (got, reason) once W is reached or the deadline passes."""
+    def replicate(self, body: dict[str, Any], mem_id: str | None, retry: bool = True) -> tuple[int, str]:
+        """Fan a change out to every peer; return (got, reason) once W is reached or the deadline passes.
+        ``retry``: a push that failed goes to the DLQ for the catch-up loop to replay (memories); links are
+        pushed once and never queued, as the real daemon does (and catch-up carries no links)."""
         drop = "drop_fanout" in self.faults
         if drop:
             body = {**body, "standin_hidden": True}  # FAULT: copies that do land are hidden from catch-up too
@@ -173,8 +176,8 @@ class Federation:
                 if error is None:
                     rnd.got += 1
                 rnd.cond.notify_all()
-            if error is not None and "no_catchup" not in self.faults:
-                self.store.dlq_add(mem_id or "-", peer.id, payload.decode(), error, iso(now()))
+            if error is not None and retry and "no_catchup" not in self.faults:
+                self.store.dlq_add(mem_id or "-", peer.id, payload.decode(), error, stamp())
 
         if drop:
             # sequential dispatch, so the peers after the first W-1 acks never receive the write
@@ -252,10 +255,13 @@ class Federation:
             doc = json.loads(data)
             rows = doc.get("memories") or []
             for mem in rows:
-                if self.store.apply_remote(mem) == "applied":
+                if receive(self.store, mem, self.faults) == "applied":
                     applied += 1
             if rows:
                 latest = doc.get("latest_updated_at") or rows[-1]["updated_at"]
+                # never past this node's own clock: a row stamped in the future (a clock-skewed peer) would move
+                # the watermark ahead, and rows written later but stamped earlier would never be pulled
+                latest = min(latest, stamp(), key=ns_of)
                 if latest == watermark:
                     break
                 self.store.set_watermark(peer.id, latest)
@@ -275,7 +281,7 @@ class Federation:
             with self._metrics_lock:
                 self.metrics["retry_ok" if error is None else "retry_fail"] += 1
             if error is None:
-                self.store.dlq_done(row_id, iso(now()))
+                self.store.dlq_done(row_id, stamp())
             else:
                 self.store.dlq_bump(row_id, error)
 

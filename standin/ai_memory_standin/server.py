@@ -20,12 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ai_memory_standin import SERVICE, VERSION
+from ai_memory_standin import SERVICE, VERSION, links
+from ai_memory_standin.capabilities import capabilities_document
+from ai_memory_standin.faults import receive
 from ai_memory_standin.federation import Federation
 from ai_memory_standin.models import (
     RESERVED_AGENT_IDS,
     TIERS,
+    BadBody,
     ValidationError,
+    explicit_expiry,
     is_expired,
     is_visible,
     iso,
@@ -33,9 +37,10 @@ from ai_memory_standin.models import (
     now,
     parse_ts,
     public_view,
+    stamp,
     valid_agent_id,
 )
-from ai_memory_standin.store import Ambiguous, Conflict
+from ai_memory_standin.store import Ambiguous, Conflict, StoreError, touch_all
 from ai_memory_standin.tlsutil import fingerprint
 
 MAX_BODY = 2 * 1024 * 1024
@@ -50,7 +55,9 @@ POSTGRES_501_ROUTES = tuple((method, re.compile(pattern)) for method, pattern in
     ("GET", r"/api/v1/skill/[^/]+/resource"),
     ("POST", r"/api/v1/skill/[^/]+/(?:export|promote|compose)"),
     ("POST", r"/api/v1/share"),
-    ("POST", r"/api/v1/memory_(?:smart_load|reflect|recall_observations|reflection_origin|dependents_of_invalidated"
+    # memory_reflect, memory_reflection_origin and memory_recall_observations are served by the 0.7.0 postgres
+    # branch (src/handlers/postgres_gate.rs), not gated
+    ("POST", r"/api/v1/memory_(?:smart_load|dependents_of_invalidated"
              r"|export_reflection|atomise|calibrate_confidence|verify|replay|subscription_replay"
              r"|subscription_dlq_list|rule_list|check_agent_action)"),
 ))
@@ -64,8 +71,22 @@ def postgres_gated(method: str, path: str) -> bool:
     return any(m == method and rx.fullmatch(path) for m, rx in POSTGRES_501_ROUTES)
 
 
-def log(msg: str) -> None:
-    print(f"{iso(now())} INFO ai_memory: {msg}", file=sys.stderr, flush=True)
+def reflect_refusal(body: Any) -> tuple[int, dict[str, Any], None]:
+    """POST /api/v1/memory_reflect on PostgreSQL: the real's input checks (400), then 501: the stand-in writes no
+    reflections (docs/standin.md)."""
+    ids = body.get("source_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list):
+        return 400, {"error": "source_ids is required (array of memory IDs)"}, None
+    if not ids:
+        return 400, {"error": "source_ids cannot be empty"}, None
+    wrong = [i for i, v in enumerate(ids) if not isinstance(v, str)]
+    if wrong:
+        return 400, {"error": f"source_ids[{wrong[0]}] must be a string"}, None
+    return 501, {"error": "memory_reflect is not implemented by the ai-memory stand-in"}, None
+
+
+def log(msg: str, level: str = "INFO") -> None:
+    print(f"{stamp()} {level} ai_memory: {msg}", file=sys.stderr, flush=True)
 
 
 class HttpError(Exception):
@@ -84,11 +105,12 @@ class App:
         self.counters: Counter[str] = Counter()
         self.quota: Counter[tuple[str, str, str]] = Counter()
         self.lock = threading.Lock()
+        self.signer = links.Signer.create()
 
     # --- helpers -------------------------------------------------------------------------------
     def admin(self, agent: str) -> None:
         if agent not in self.cfg.admin_agent_ids:
-            raise HttpError(403, {"error": "admin privileges required"})
+            raise HttpError(403, {"error": "admin role required"})
 
     def charge_quota(self, agent: str, namespace: str) -> None:
         key = (agent, namespace, datetime.now(UTC).strftime("%Y-%m-%d"))
@@ -99,11 +121,12 @@ class App:
                                       "max": DAILY_QUOTA, "agent_id": agent})
             self.quota[key] += 1
 
-    def replicate(self, body: dict[str, Any], mem_id: str | None) -> dict[str, Any]:
-        """Fan out a committed change; raise the 503 quorum shortfall unless W acks arrived."""
+    def replicate(self, body: dict[str, Any], mem_id: str | None, retry: bool = True) -> dict[str, Any]:
+        """Fan out a committed change; raise the 503 quorum shortfall unless W acks arrived. ``retry``: a failed
+        push goes to the DLQ (memories); links are pushed once, never queued, as the real does."""
         if self.fed is None:
             return {}
-        got, reason = self.fed.replicate(body, mem_id)
+        got, reason = self.fed.replicate(body, mem_id, retry=retry)
         if got >= self.fed.w:
             return {"quorum_acks": got}
         if "ack_without_quorum" in self.faults:
@@ -123,10 +146,45 @@ class App:
             raise HttpError(409, {"code": "CONFLICT", "error": str(exc), "existing_id": exc.existing_id}) from exc
         with self.lock:
             self.counters["store"] += 1
-        out = {"id": mem["id"], "tier": mem["tier"], "namespace": mem["namespace"], "title": mem["title"],
-               "agent_id": agent}
-        out.update(self.replicate({"memories": [mem]}, mem["id"]))
-        return out
+        replicated = self.replicate({"memories": [mem]}, mem["id"])
+        if self.store.backend == "postgres":
+            # the real's postgres branch answers the memory it built before storing it: the whole memory, no acks
+            # count, its times at nanoseconds, and no expires_at unless the caller gave one (the store adds the
+            # tier's default expiry to the row, not to the answer)
+            return public_view({**mem, "expires_at": explicit_expiry(body, mem)})
+        return {"id": mem["id"], "tier": mem["tier"], "namespace": mem["namespace"], "title": mem["title"],
+                "agent_id": agent, **replicated}
+
+    def link(self, raw: Any, agent: str) -> dict[str, Any]:
+        """POST /api/v1/links. SQLite: the caller must own the source memory, the link is fanned out (quorum,
+        no retry) and the answer is {linked, attest_level}; PostgreSQL: no owner gate, no fan-out, the answer
+        also names the link."""
+        source, target, relation = links.parse_body(raw)
+        pg = self.store.backend == "postgres"
+        if not pg:
+            self._owner_gate(source, agent)
+        link = self.signer.sign(links.new_link(source, target, relation))
+        try:
+            self.store.link(link)
+        except StoreError as exc:
+            if pg:
+                raise HttpError(400, {"error": f"invalid input: {exc}"}) from exc
+            raise HttpError(500, {"error": "internal server error"}) from exc  # the real's answer (a defect)
+        if pg:
+            return {"linked": True, "source_id": source, "target_id": target, "relation": relation,
+                    "attest_level": link["attest_level"]}
+        self.replicate({"memories": [], "links": [links.wire(link)]}, None, retry=False)
+        return {"linked": True, "attest_level": link["attest_level"]}
+
+    def _owner_gate(self, source: str, agent: str) -> None:
+        mem = self.store.get(source)
+        if mem is None:
+            raise HttpError(404, {"error": "source memory not found", "source_id": source})
+        meta = mem.get("metadata") or {}
+        owner = meta.get("agent_id") or ""
+        if owner and agent not in (owner, meta.get("target_agent_id"), "daemon"):
+            raise HttpError(403, {"error": "caller does not own this source memory", "owner": owner,
+                                  "caller": agent, "source_id": source})
 
     def visible_rows(self, q: dict[str, str], agent: str) -> list[dict[str, Any]]:
         rows = self.store.all_rows(q.get("namespace"))
@@ -156,11 +214,8 @@ class App:
         return doc
 
     def capabilities(self) -> dict[str, Any]:
-        return {"schema_version": "3", "tier": self.cfg.tier, "version": VERSION,
-                "features": {"embedder_loaded": False, "recall_mode_active": "keyword", "reranker_active": False,
-                             "federation": self.fed is not None, "mtls": self.mtls_enforced},
-                "models": {}, "permissions": {"mode": "enforce"},
-                "storage_backend": self.store.backend, "db_schema_version": self.store.schema_version()}
+        return capabilities_document(tier=self.cfg.tier, storage_backend=self.store.backend,
+                                     db_schema_version=self.store.schema_version())
 
     def metrics(self) -> str:
         rows = self.store.all_rows()
@@ -198,7 +253,8 @@ class App:
                 size = 0
         return {"total": len(rows), "by_tier": [{"tier": t, "count": c} for t, c in sorted(tiers.items())],
                 "by_namespace": [{"namespace": n, "count": c} for n, c in sorted(spaces.items())],
-                "expiring_soon": soon, "links_count": 0, "db_size_bytes": size}
+                "expiring_soon": soon, "links_count": self.store.links_count(), "db_size_bytes": size,
+                "dim_violations": 0, "index_evictions_total": 0}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -237,6 +293,25 @@ class Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError as exc:
             raise HttpError(400, f"Failed to parse the request body as JSON: {exc}") from exc
 
+    def _create_body(self) -> dict[str, Any]:
+        """The body of POST /api/v1/memories, refused as the real's JSON extractor does: 400 {error, fields}."""
+        if "application/json" not in (self.headers.get("Content-Type") or ""):
+            self._json_raw()
+            raise HttpError(400, {"error": "expected Content-Type: application/json", "fields": []})
+        try:
+            body = json.loads(self._json_raw() or b"null")
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, {"error": "malformed JSON body", "fields": []}) from exc
+        if not isinstance(body, dict):
+            raise HttpError(400, {"error": "malformed JSON body", "fields": []})
+        return body
+
+    def _json_raw(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise HttpError(413, "length limit exceeded")
+        return self.rfile.read(length) if length else b""
+
     def _object_body(self) -> dict[str, Any]:
         body = self._json_body()
         if not isinstance(body, dict):
@@ -268,6 +343,9 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch_request(self, method: str) -> None:
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
+        if getattr(self.connection, "aimem_stranger", False) and not path.startswith("/api/v1/sync/"):
+            self.close_connection = True  # FAULT route_left_open: every route but sync looks refused
+            return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             if self.app.store.backend == "postgres" and postgres_gated(method, path):  # before api-key auth
@@ -278,9 +356,11 @@ class Handler(BaseHTTPRequestHandler):
             status, body, headers = self._route(method, path, query)
             self._send(status, body, headers)
         except HttpError as err:
-            if method != "GET" and int(self.headers.get("Content-Length") or 0) and not getattr(self, "_read", 0):
-                pass
             self._send(err.status, err.body, err.headers)
+        except links.LinkRefused as err:
+            self._send(400, err.body)
+        except BadBody as err:
+            self._send(400, {"error": str(err), "fields": err.fields})
         except ValidationError as err:
             self._send(400, {"error": str(err)})
         except Ambiguous as err:
@@ -320,7 +400,11 @@ class Handler(BaseHTTPRequestHandler):
             app.admin(agent)
             return 200, app.stats(), None
         if path == "/api/v1/memories" and method == "POST":
-            return 201, app.create(self._object_body(), agent), None
+            return 201, app.create(self._create_body(), agent), None
+        if path == "/api/v1/memory_reflect" and method == "POST" and app.store.backend == "postgres":
+            return reflect_refusal(self._json_body())
+        if path == "/api/v1/links" and method == "POST":
+            return 201, app.link(self._json_body(), agent), None
         if path == "/api/v1/memories" and method == "GET":
             return 200, self._list(q, agent), None
         if path == "/api/v1/memories/bulk" and method == "POST":
@@ -342,6 +426,7 @@ class Handler(BaseHTTPRequestHandler):
             limit = int(body.get("limit") or q.get("limit") or 10)
             rows = self._search(context, {**q, **{k: str(v) for k, v in body.items() if k == "namespace"}}, agent)
             app.counters["recall"] += 1
+            touch_all(app.store, [r["id"] for r in rows[:limit]])
             return 200, {"memories": rows[:limit], "count": len(rows[:limit])}, None
         raise HttpError(404, {"error": "not found"})
 
@@ -375,14 +460,15 @@ class Handler(BaseHTTPRequestHandler):
         return mem
 
     def _get(self, mem_id: str, agent: str) -> dict[str, Any]:
-        return {"memory": public_view(self._visible(mem_id, agent)), "links": []}
+        mem = self._visible(mem_id, agent)
+        pg = self.app.store.backend == "postgres"
+        return {"memory": public_view(mem),
+                "links": [links.view(link, with_signature=pg) for link in self.app.store.links_of(mem["id"])]}
 
     def _update(self, mem_id: str, agent: str) -> dict[str, Any]:
         mem = self._visible(mem_id, agent)
         body = self._object_body()
-        if_match = self.headers.get("If-Match")
-        if if_match is not None and if_match.strip('"') != str(mem.get("version")):
-            raise HttpError(409, {"code": "CONFLICT", "error": "version mismatch"})
+        self._check_version(mem)
         for key in ("title", "content", "tags", "priority", "confidence", "expires_at", "source"):
             if key in body:
                 mem[key] = body[key]
@@ -392,14 +478,27 @@ class Handler(BaseHTTPRequestHandler):
             mem["tier"] = body["tier"]
         if isinstance(body.get("metadata"), dict):
             mem["metadata"] = {**body["metadata"], "agent_id": mem["metadata"].get("agent_id")}
-        mem["updated_at"] = iso(now())
+        mem["updated_at"] = stamp()
         mem["version"] = int(mem.get("version") or 1) + 1
         try:
             self.app.store.put(mem)
         except Conflict as exc:  # a new title taken in the namespace (raised by the postgres store)
             raise HttpError(409, {"code": "CONFLICT", "error": str(exc), "existing_id": exc.existing_id}) from exc
-        extra = self.app.replicate({"memories": [mem]}, mem["id"])
-        return {"memory": public_view(mem), **extra}
+        if self.app.store.backend != "postgres":  # the real's postgres branch does not fan an update out
+            self.app.replicate({"memories": [mem]}, mem["id"])
+        return public_view(self.app.store.get(mem["id"]) or mem)
+
+    def _check_version(self, mem: dict[str, Any]) -> None:
+        """If-Match: "<version>" (optimistic concurrency): 409 with the real's conflict body on a mismatch."""
+        given = (self.headers.get("If-Match") or "").strip().strip('"')
+        if not given.lstrip("-").isdigit():
+            return  # absent or not a number: the real ignores it
+        current = int(mem.get("version") or 1)
+        if int(given) != current:
+            raise HttpError(409, {"status": "conflict", "id": mem["id"], "expected_version": int(given),
+                                  "current_version": current,
+                                  "error": f"CONFLICT: memory {mem['id']} expected_version={given} but stored "
+                                           f"version={current}"})
 
     def _delete(self, mem_id: str, agent: str) -> dict[str, Any]:
         mem = self._visible(mem_id, agent)
@@ -428,10 +527,13 @@ class Handler(BaseHTTPRequestHandler):
             except (ValidationError, Conflict, HttpError) as exc:
                 errors.append({"index": i, "error": str(exc.body if isinstance(exc, HttpError) else exc)})
         if self.app.fed is not None and mems:
-            payload = json.dumps({"sender_agent_id": self.app.fed.sender, "memories": mems,
-                                  "dry_run": False}).encode()
-            for peer in self.app.fed.peers:
-                self.app.fed.pool.submit(self.app.fed.push, peer, payload, None)
+            # as 0.7.0: every created row through the quorum fan-out (a row whose quorum was not met is an error
+            # of the answer, the batch still 200), failed pushes to the dead-letter queue (a federated node once
+            # answered 500 here after writing locally: it called a fan-out pool that did not exist)
+            for mem in mems:
+                got, reason = self.app.fed.replicate({"memories": [mem]}, mem["id"])
+                if got < self.app.fed.w:
+                    errors.append(f"{mem['id']}: quorum not met: got {got}, needed {self.app.fed.w} ({reason})")
         return {"created": created, "errors": errors}
 
     def _sync_push(self) -> dict[str, Any]:
@@ -446,22 +548,51 @@ class Handler(BaseHTTPRequestHandler):
         for mem in body["memories"]:
             if dry:
                 continue
-            if self.app.store.apply_remote(mem, hidden=hidden) == "applied":
+            if receive(self.app.store, mem, self.app.faults, hidden) == "applied":
                 applied += 1
             else:
                 noop += 1
         for mem_id in body.get("deletions") or []:
+            if "delete_not_applied" in self.app.faults:  # FAULT: acknowledged, not deleted
+                deleted += 1
+                continue
             if not dry and self.app.store.delete(mem_id):
                 deleted += 1
-        doc = {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": 0,
+        links_applied, skipped = self._apply_links(body.get("links") or [], dry)
+        noop += dry * len(body.get("links") or [])
+        doc = {"applied": applied, "deleted": deleted, "archived": 0, "restored": 0, "links_applied": links_applied,
                "pendings_applied": 0, "pending_decisions_applied": 0, "namespace_meta_applied": 0,
-               "namespace_meta_cleared": 0, "noop": noop, "skipped": 0, "quota_refused": 0, "dry_run": dry,
-               "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": iso(now())}
+               "namespace_meta_cleared": 0, "noop": noop, "skipped": skipped, "quota_refused": 0, "dry_run": dry,
+               "receiver_agent_id": f"host:{socket.gethostname()}", "receiver_clock": stamp()}
         if self.app.store.backend == "postgres":
             sqlite_only = ("archives", "restores", "pendings", "pending_decisions", "namespace_meta")
-            doc["skipped"] = sum(len(body[k]) for k in sqlite_only if isinstance(body.get(k), list))
+            doc["skipped"] += sum(len(body[k]) for k in sqlite_only if isinstance(body.get(k), list))
             doc.update(storage_backend="postgres", note=POSTGRES_PUSH_NOTE)
         return doc
+
+    def _apply_links(self, pushed: list[Any], dry: bool) -> tuple[int, int]:
+        """sync_push "links": each valid one lands unsigned (no peer key enrolled) unless it exists; a link whose
+        memories are not here (yet) is skipped, as the real does. (applied, skipped)"""
+        applied = skipped = 0
+        for item in pushed:
+            try:
+                if not isinstance(item, dict):
+                    raise ValidationError("not a link")
+                links.validate_triple(str(item.get("source_id") or ""), str(item.get("target_id") or ""),
+                                      str(item.get("relation") or "related_to"))
+                if item.get("relation", "related_to") not in links.RELATIONS:
+                    raise ValidationError("unknown relation")
+            except ValidationError:
+                skipped += 1
+                continue
+            if dry:
+                continue
+            try:
+                self.app.store.link(links.inbound({"relation": "related_to", **item}))
+                applied += 1
+            except StoreError:
+                skipped += 1
+        return applied, skipped
 
     def _sync_since(self, q: dict[str, str]) -> dict[str, Any]:
         since = q.get("since")
@@ -471,7 +602,9 @@ class Handler(BaseHTTPRequestHandler):
             except ValidationError as exc:
                 raise HttpError(400, {"error": f"invalid since: {q['since']}"}) from exc
         limit = min(max(int(q.get("limit", 500)), 1), 10000)
-        base = {"limit": limit, "updated_since": since, "excluded_for_scope": 0, "excluded_for_scope_private": 0}
+        # updated_since echoes the caller's text as given ("...Z" stays "...Z")
+        base = {"limit": limit, "updated_since": q.get("since") or None, "excluded_for_scope": 0,
+                "excluded_for_scope_private": 0}
         if not self.app.fed or not self.app.fed.sync_trust_peer:
             return {**base, "count": 0, "earliest_updated_at": None, "latest_updated_at": None, "memories": [],
                     "scope_status": "no_allowlist_default_deny"}
@@ -532,8 +665,10 @@ class Server(ThreadingHTTPServer):
                 if self.app.allowlist is not None and "mtls_accept_any" not in self.app.faults:
                     der = request.getpeercert(binary_form=True)
                     if der is None or fingerprint(der) not in self.app.allowlist:
-                        request.close()  # refused before any HTTP is read or served
-                        return
+                        if "route_left_open" not in self.app.faults or der is None:
+                            request.close()  # refused before any HTTP is read or served
+                            return
+                        request.aimem_stranger = True  # FAULT: judged per route (see _dispatch_request)
                 request.settimeout(None)
             with self.inflight_lock:
                 self.connections.add(request)

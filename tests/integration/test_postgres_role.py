@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from standin.ai_memory_standin import SCHEMA_VERSION
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 PLAYS = "tests/integration/playbooks"
@@ -308,7 +310,7 @@ def test_standin_bootstraps_its_schema_over_verify_full(applied: PgHost, tmp_pat
                           timeout=CLIENT_TIMEOUT, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    assert report["schema_version"] == 54 and report["age_projection_created"] is True
+    assert report["schema_version"] == SCHEMA_VERSION and report["age_projection_created"] is True
     assert {"vector", "age"} <= set(report["extensions"])
 
 

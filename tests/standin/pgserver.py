@@ -272,10 +272,19 @@ class PgServer:
         return reply["rows"]  # type: ignore[no-any-return]
 
     def cypher(self, db: str, query: str, columns: int = 1) -> list[list[Any]]:
-        """MATCH ... RETURN on graph memory_graph; agtype values decoded from their JSON text."""
+        """MATCH ... RETURN on graph memory_graph as the superuser; agtype values decoded from their JSON text."""
+        return self._cypher(self._conninfo(db, "tests-age"), "LOAD 'age'", query, columns)
+
+    def as_role_cypher(self, db: str, query: str, columns: int = 1) -> list[list[Any]]:
+        """The same as the stand-in's own role (not a superuser, may not LOAD 'age'): the library is loaded by
+        calling one of its functions, as the daemon does."""
+        conninfo = self._conninfo(db, "tests-age-role").replace(
+            f"user=postgres password={self.superpass}", f"user={ROLE} password={self.role_password}")
+        return self._cypher(conninfo, "SELECT 'null'::ag_catalog.agtype", query, columns)
+
+    def _cypher(self, conninfo: str, load: str, query: str, columns: int) -> list[list[Any]]:
         cols = ", ".join(f"c{i} ag_catalog.agtype" for i in range(columns))
-        reply = self._request({"conninfo": self._conninfo(db, "tests-age"),
-                               "init": ["LOAD 'age'", 'SET search_path = ag_catalog, "$user", public'],
+        reply = self._request({"conninfo": conninfo, "init": [load, 'SET search_path = ag_catalog, "$user", public'],
                                "sql": f"SELECT * FROM ag_catalog.cypher('memory_graph', $$ {query} $$) AS ({cols})"})
         if "error" in reply:
             raise SqlError(reply["error"], reply.get("sqlstate"))

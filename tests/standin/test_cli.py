@@ -118,12 +118,16 @@ def test_mcp_session_is_protocol_complete(binary: Path, home: Path) -> None:
     out = run(binary, home, "mcp", stdin="\n".join(json.dumps(x) for x in lines) + "\n").stdout
     replies = {r["id"]: r for r in map(json.loads, out.splitlines())}
     assert set(replies) == {1, 2, 3, 4, 5}  # the notification got no answer
-    assert replies[1]["result"]["protocolVersion"] == "2025-06-18"
-    names = {t["name"] for t in replies[2]["result"]["tools"]}
-    assert {"memory_store", "memory_recall", "memory_list", "memory_get", "memory_delete"} <= names
-    recalled = json.loads(replies[4]["result"]["content"][0]["text"])
-    assert recalled["memories"][0]["title"] == "mcp-1"
-    assert replies[5]["error"]["code"] == -32602  # initialize without protocolVersion
+    # ai-memory 0.7.0 answers every initialize with 2024-11-05, whatever the client asked (or did not ask)
+    assert replies[1]["result"]["protocolVersion"] == "2024-11-05"
+    assert replies[5]["result"]["protocolVersion"] == "2024-11-05"
+    names = [t["name"] for t in replies[2]["result"]["tools"]]  # the default profile, core
+    assert names == ["memory_store", "memory_recall", "memory_search", "memory_list", "memory_load_family",
+                     "memory_smart_load", "memory_get", "memory_capabilities"]
+    stored = json.loads(replies[3]["result"]["content"][0]["text"])
+    assert stored["title"] == "mcp-1" and set(stored) == {"agent_id", "id", "namespace", "tier", "title"}
+    recalled = replies[4]["result"]["content"][0]["text"]  # TOON: a header line, then one row per memory
+    assert recalled.startswith("count:1|mode:keyword|") and f"{stored['id']}|mcp-1|mid|global|" in recalled
 
 
 def test_faults_come_from_the_host_file_when_the_variable_is_unset(binary: Path, home: Path) -> None:

@@ -144,3 +144,56 @@ def test_restarted_peer_does_not_cost_a_quorum(cluster: Cluster) -> None:
         assert resp.status == 201, resp.body
     finally:
         stopped.signal(signal.SIGCONT)
+
+
+def test_a_bulk_create_through_a_federated_node_is_200_and_replicated(cluster: Cluster) -> None:
+    """A federated node once answered 500 to a bulk create after writing locally (issue 17)."""
+    rows = [{"title": f"bulk-{i}", "content": "bulk", "namespace": "bulk", "scope": "collective"} for i in range(5)]
+    resp = cluster.nodes[1].request("POST", "/api/v1/memories/bulk", rows)
+    assert resp.status == 200 and resp.body == {"created": 5, "errors": []}, resp.body
+    for node in cluster.nodes:
+        assert wait_for(lambda n=node: len(n.request("GET", "/api/v1/memories?namespace=bulk&limit=50")
+                                           .body["memories"]) == 5, 10)
+
+
+def test_a_row_stamped_in_the_future_does_not_move_the_catch_up_watermark_past_now(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A clock-skewed peer's row (stamped 300 s ahead) once moved the watermark past it, so a row written after
+    it but stamped earlier was never pulled by catch-up (issue 17). The watermark now stops at this node's now."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "standin"))  # the package as its zipapp runs it
+    from ai_memory_standin.federation import Federation
+    from ai_memory_standin.models import new_memory, ns_of, render_ns, stamp
+    from ai_memory_standin.store import open_store
+
+    store = open_store(str(tmp_path / "w.db"))
+    fed = Federation(store=store, peers=["http://127.0.0.1:9"], writes=2, timeout_ms=500, catchup_secs=60,
+                     ctx=None, api_key=None, hostname="t", faults=frozenset(), sync_trust_peer=True)
+    ahead = {**new_memory({"title": "future", "content": "skewed", "namespace": "w", "scope": "collective"}, AGENT)}
+    ahead["updated_at"] = ahead["created_at"] = render_ns(ns_of(stamp()) + 300 * 10**9)
+    served: list[dict] = [ahead]
+
+    class Peer:
+        id = "peer-0"
+
+        def request(self, method, path, body, headers):  # type: ignore[no-untyped-def]
+            query = dict(p.split("=", 1) for p in path.split("?", 1)[1].split("&"))
+            since = query.get("since", "").replace("%3A", ":").replace("%2B", "+")
+            rows = [m for m in served if not since or ns_of(m["updated_at"]) >= ns_of(since)]
+            rows.sort(key=lambda m: ns_of(m["updated_at"]))
+            return 200, json.dumps({"memories": rows, "latest_updated_at": rows[-1]["updated_at"] if rows
+                                    else None}).encode()
+
+    try:
+        fed.catch_up(Peer())  # type: ignore[arg-type]
+        assert ns_of(store.watermark("peer-0")) <= ns_of(stamp())  # not 300 s ahead
+        # written after that catch-up by an honest clock, so stamped before the skewed row: only catch-up brings it
+        served.append(new_memory({"title": "later", "content": "written after", "namespace": "w",
+                                  "scope": "collective"}, AGENT))
+        fed.catch_up(Peer())  # type: ignore[arg-type]
+        assert store.get(served[1]["id"]) is not None, "a row only catch-up could deliver was never pulled"
+    finally:
+        fed.stop(0)
+        store.close()

@@ -82,6 +82,9 @@ class SetFull:
             snap = self.snapshots.of(op)
             if snap is None:
                 return False
+            if snap is st.snapshot and not any(i > st.list_index for i, _fp in st.gets.values()):
+                st.list_index = int(op.get("index", 0))  # the same read again (unchanged_since): nothing moved
+                return True
             st.snapshot, st.list_index = snap, int(op.get("index", 0))
             st.by_title = {}
             for mem_id, (title, *_digests) in snap.items():

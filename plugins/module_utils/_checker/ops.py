@@ -118,8 +118,8 @@ class Write:
     update's, or any of several concurrent ones the ordering rule may pick), ``deleted`` says an acknowledged
     delete removed it (every node must then lack it) and ``maybe_deleted`` that a delete's outcome is unknown."""
 
-    __slots__ = ("allowed", "completion", "deleted", "digest", "invoke", "maybe_deleted", "namespace", "node",
-                 "process", "title", "updates")
+    __slots__ = ("_id", "allowed", "completion", "deleted", "digest", "invoke", "maybe_deleted", "namespace",
+                 "node", "process", "title", "updates")
 
     def __init__(self, invoke: dict[str, Any]) -> None:
         value = invoke.get("value") or {}
@@ -130,6 +130,7 @@ class Write:
         self.namespace: str | None = value.get("namespace")
         self.node: str | None = invoke.get("node")
         self.process = invoke.get("process")
+        self._id: tuple[dict[str, Any] | None, str | None] | None = None  # (completion it was read from, id)
         self.allowed: set[str] | None = None
         self.deleted = False
         self.maybe_deleted = False
@@ -163,10 +164,12 @@ class Write:
 
     @property
     def id(self) -> str | None:
-        """The id the node acknowledged (201 only)."""
-        if self.status == 201 and isinstance(self.body.get("id"), str):
-            return self.body["id"]
-        return None
+        """The id the node acknowledged (201 only); read once per completion (checkers ask for it millions of
+        times on a large history)."""
+        if self._id is None or self._id[0] is not self.completion:
+            found = self.body["id"] if self.status == 201 and isinstance(self.body.get("id"), str) else None
+            self._id = (self.completion, found)
+        return self._id[1]
 
     @property
     def acks(self) -> int | None:
@@ -330,10 +333,26 @@ def event_nodes(op: dict[str, Any]) -> list[str]:
     return []
 
 
+_LIVENESS_CACHE: dict[int, tuple[int, list[dict[str, Any]]]] = {}
+
+
+def _liveness_ops(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stop/kill/start/restart nemesis ops of a history, computed once per history (a checker asks for every
+    write: scanning the whole history each time made a 4700-write S1 take minutes)."""
+    key = id(ops)
+    cached = _LIVENESS_CACHE.get(key)
+    if cached is not None and cached[0] == len(ops):
+        return cached[1]
+    found = nemesis_ops(ops, *DOWN_EVENTS, *UP_EVENTS)
+    _LIVENESS_CACHE.clear()
+    _LIVENESS_CACHE[key] = (len(ops), found)
+    return found
+
+
 def live_nodes(ops: list[dict[str, Any]], nodes: list[str], before_index: int) -> list[str]:
     """Nodes running at a point of the history, from the stop/kill and start/restart nemesis ops before it."""
     down: set[str] = set()
-    for op in nemesis_ops(ops, *DOWN_EVENTS, *UP_EVENTS):
+    for op in _liveness_ops(ops):
         if int(op.get("index", -1)) >= before_index:
             break
         if op.get("f") in DOWN_EVENTS:

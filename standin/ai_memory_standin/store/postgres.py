@@ -5,8 +5,11 @@ Layout (see docs/standin.md, "PostgreSQL store"):
   (id, namespace, title, tier, created_at, updated_at, expires_at, agent_id), UNIQUE (title, namespace), and an
   `embedding vector(N)` column that stays NULL (the stand-in is keyword tier).
 - `schema_version` (54) and `federation_push_dlq` (the postgres-side push DLQ of §3.10, one `node_id` per daemon).
-- With AGE: graph `memory_graph`; every new memory becomes `(:Agent {id})-[:WROTE]->(:Memory {id, title,
-  namespace})` in the same transaction as the row; deleting the row detaches and deletes its vertex.
+- `memory_links` (source_id, target_id, relation, created_at, valid_from, valid_until, observed_by, signature,
+  attest_level; PRIMARY KEY (source_id, target_id, relation); both ends reference memories ON DELETE CASCADE).
+- With AGE: graph `memory_graph`; links, not memories, are projected, as ai-memory 0.7.0 does
+  (`project_link_into_age`): a link MERGEs `(:Memory {id})` for both ends and the edge
+  `(a)-[:<relation> {relation}]->(b)` in the link's transaction. Deleting a memory leaves the graph alone.
 - The catch-up watermarks (sync_state) and the node id stay in the daemon's scratch SQLite (contract §2 step 2).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +27,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ai_memory_standin import SCHEMA_VERSION
-from ai_memory_standin.models import TIER_RANK, TIER_TTL, newer
+from ai_memory_standin.links import RELATION_SHAPE, RELATIONS
+from ai_memory_standin.models import TIER_RANK, TIER_TTL, at_microseconds, newer, render_ns, stamp
 from ai_memory_standin.store import Ambiguous, Conflict, StoreError, redact_url
 
 try:
@@ -34,7 +39,12 @@ except ImportError:  # the SQLite store must keep working on hosts without pytho
     psycopg = None  # type: ignore[assignment]
 
 GRAPH = "memory_graph"
-GRAPH_LABELS = (("vlabel", "Memory"), ("vlabel", "Agent"), ("elabel", "WROTE"))
+# created at bootstrap (under the migration lock) rather than by the first MERGE, so that daemons sharing a database
+# never race to create a label
+GRAPH_LABELS = (("vlabel", "Memory"), *(("elabel", relation) for relation in RELATIONS))
+LINK_COLUMNS = ("source_id", "target_id", "relation", "created_at", "valid_from", "valid_until", "observed_by",
+                "signature", "attest_level")
+LINK_TIMES = ("created_at", "valid_from", "valid_until")
 MIGRATION_LOCK = 0x61692D6D656D6F72  # pg_advisory_lock key ("ai-memor"): one migrator per database at a time
 POOL_MAX = 16
 ACQUIRE_TIMEOUT_S = 30.0
@@ -42,13 +52,17 @@ CONNECT_TIMEOUT_S = 10
 IDLE_PING_S = 10.0
 APPLY_ATTEMPTS = 3
 NODE_ID_KEY = "standin:node-id"  # kept in the scratch SQLite's sync_state next to the peer watermarks
-ISO_FORMAT = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""  # the same text as models.iso()
+ISO_FORMAT = """'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""  # microseconds, as ai-memory renders a TIMESTAMPTZ
 
-COLUMNS = "id, namespace, title, tier, created_at, updated_at, expires_at, agent_id, standin_hidden, body"
-VALUES = "%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s, %s, %s::jsonb"
+COLUMNS = "id, namespace, title, tier, created_at, updated_at, expires_at, agent_id, standin_hidden, version, body"
+VALUES = "%s, %s, %s, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz, %s, %s, %s, %s::jsonb"
+# an upsert-merge is a mutation: it bumps the optimistic-concurrency counter, as ai-memory 0.7.0 does (#1632)
 UPDATE_SET = ("namespace = EXCLUDED.namespace, title = EXCLUDED.title, tier = EXCLUDED.tier, "
               "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, "
-              "expires_at = EXCLUDED.expires_at, agent_id = EXCLUDED.agent_id, body = EXCLUDED.body")
+              "expires_at = EXCLUDED.expires_at, agent_id = EXCLUDED.agent_id, body = EXCLUDED.body, "
+              "version = memories.version + 1")
+# the memory as the API returns it: the body (every field but the counter) with the version column
+ROW = "(body || jsonb_build_object('version', version))"
 LIVE = "(expires_at IS NULL OR expires_at > now())"
 
 
@@ -65,6 +79,7 @@ def schema_ddl(embedding_dim: int) -> list[str]:
             expires_at timestamptz,
             agent_id text,
             standin_hidden boolean NOT NULL DEFAULT false,
+            version bigint NOT NULL DEFAULT 1,
             body jsonb NOT NULL,
             embedding vector({int(embedding_dim)}),
             CONSTRAINT memories_title_namespace_key UNIQUE (title, namespace))""",
@@ -84,13 +99,34 @@ def schema_ddl(embedding_dim: int) -> list[str]:
             replayed_at timestamptz)""",
         "CREATE UNIQUE INDEX IF NOT EXISTS federation_push_dlq_pending "
         "ON federation_push_dlq (node_id, memory_id, peer_id) WHERE replayed_at IS NULL",
+        f"""CREATE TABLE IF NOT EXISTS memory_links (
+            source_id text NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            target_id text NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            relation text NOT NULL DEFAULT 'related_to',
+            created_at timestamptz NOT NULL DEFAULT now(),
+            valid_from timestamptz,
+            valid_until timestamptz,
+            observed_by text,
+            signature bytea,
+            attest_level text,
+            PRIMARY KEY (source_id, target_id, relation),
+            CONSTRAINT memory_links_relation_check
+                CHECK (relation IN ({", ".join(f"'{r}'" for r in RELATIONS)})))""",
+        "CREATE INDEX IF NOT EXISTS memory_links_target ON memory_links (target_id)",
     ]
 
 
 def _params(mem: dict[str, Any], hidden: bool) -> tuple[Any, ...]:
+    mem = at_microseconds(mem)  # what TIMESTAMPTZ keeps: the body says what the columns say
+    body = {k: v for k, v in mem.items() if k != "version"}
     return (mem["id"], mem["namespace"], mem["title"], mem["tier"], mem["created_at"], mem["updated_at"],
             mem.get("expires_at"), (mem.get("metadata") or {}).get("agent_id"), hidden,
-            json.dumps(mem, separators=(",", ":")))
+            int(mem.get("version") or 1), json.dumps(body, separators=(",", ":")))
+
+
+def warn(message: str) -> None:
+    """A WARN line on stderr (the journal), as the real's tracing writes it."""
+    print(f"{stamp()} WARN ai_memory::store::postgres: {message}", file=sys.stderr, flush=True)
 
 
 def _like_prefix(prefix: str) -> str:
@@ -364,21 +400,23 @@ class PostgresStore:
         conn.execute(f"SELECT * FROM ag_catalog.cypher('{GRAPH}', $$ {query} $$, %s) AS (v ag_catalog.agtype)",
                      (json.dumps(params),))
 
-    def _project(self, conn: Any, mem: dict[str, Any]) -> None:
-        if not self.age:
-            return
-        props = {"id": mem["id"], "title": mem["title"], "namespace": mem["namespace"]}
-        agent = (mem.get("metadata") or {}).get("agent_id")
-        if agent:
-            self._cypher(conn, "MERGE (a:Agent {id: $agent}) "
-                               "CREATE (a)-[:WROTE]->(:Memory {id: $id, title: $title, namespace: $namespace})",
-                         {**props, "agent": agent})
-        else:
-            self._cypher(conn, "CREATE (:Memory {id: $id, title: $title, namespace: $namespace})", props)
-
-    def _unproject(self, conn: Any, mem_id: str) -> None:
-        if self.age:
-            self._cypher(conn, "MATCH (m:Memory {id: $id}) DETACH DELETE m", {"id": mem_id})
+    def _project_link(self, conn: Any, link: dict[str, Any]) -> None:
+        """MERGE both ends as (:Memory {id}) and the edge labelled with the relation, carrying it as a property,
+        inside a savepoint of the link's transaction. AGE failing there leaves the row committed without its edge
+        and logs a WARN (the real daemon's posture), which is what S5's journal check looks for."""
+        relation = link["relation"]
+        if not RELATION_SHAPE.match(relation):
+            raise StoreError(f"invalid relation for AGE projection: {relation!r} (must be [a-z0-9_]+)")
+        try:
+            with conn.transaction():
+                for end in ("source_id", "target_id"):
+                    self._cypher(conn, "MERGE (n:Memory {id: $id}) RETURN n", {"id": link[end]})
+                self._cypher(conn, f"MATCH (a:Memory {{id: $src}}), (b:Memory {{id: $dst}}) "
+                                   f"MERGE (a)-[r:{relation} {{relation: $rel}}]->(b) RETURN r",
+                             {"src": link["source_id"], "dst": link["target_id"], "rel": relation})
+        except psycopg.Error as exc:
+            warn(f"AGE link projection failed for {link['source_id']} -> {link['target_id']} ({relation}); "
+                 f"the memory_links row is kept without its memory_graph edge: {self._scrub(exc)}")
 
     # --- memories --------------------------------------------------------------------------------
     def _conflict(self, mem: dict[str, Any]) -> Conflict | StoreError:
@@ -393,14 +431,13 @@ class PostgresStore:
             row = conn.execute(f"INSERT INTO memories ({COLUMNS}) VALUES ({VALUES}) ON CONFLICT DO NOTHING "
                                "RETURNING id", _params(mem, False)).fetchone()
             if row is not None:
-                self._project(conn, mem)
                 return
         raise self._conflict(mem)
 
     def get(self, id_or_prefix: str) -> dict[str, Any] | None:
-        row = self._one("SELECT body FROM memories WHERE id = %s", (id_or_prefix,))
+        row = self._one(f"SELECT {ROW} FROM memories WHERE id = %s", (id_or_prefix,))
         if row is None and 4 <= len(id_or_prefix) < 36:
-            rows = self._all("SELECT body FROM memories WHERE id LIKE %s LIMIT 2", (_like_prefix(id_or_prefix),))
+            rows = self._all(f"SELECT {ROW} FROM memories WHERE id LIKE %s LIMIT 2", (_like_prefix(id_or_prefix),))
             if len(rows) > 1:
                 raise Ambiguous(id_or_prefix)
             row = rows[0] if rows else None
@@ -413,30 +450,38 @@ class PostgresStore:
             args.append(namespace)
         if not include_expired:
             where.append(LIVE)
-        sql = "SELECT body FROM memories"
+        sql = f"SELECT {ROW} FROM memories"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += ' ORDER BY created_at DESC, id COLLATE "C"'
+        sql += " ORDER BY (body->>'priority')::int DESC, updated_at DESC, id COLLATE \"C\""  # the real's list order
         return [row[0] for row in self._all(sql, args)]
 
     def put(self, mem: dict[str, Any]) -> None:
         """Upsert by id (the hidden-from-catch-up flag of an existing row is kept)."""
         try:
-            with self._tx() as conn:
-                inserted = conn.execute(
-                    f"INSERT INTO memories ({COLUMNS}) VALUES ({VALUES}) ON CONFLICT (id) DO UPDATE SET "
-                    f"{UPDATE_SET} RETURNING (xmax = 0)", _params(mem, False)).fetchone()[0]
-                if inserted:
-                    self._project(conn, mem)
+            with self._pool.connection() as conn:
+                conn.execute(f"INSERT INTO memories ({COLUMNS}) VALUES ({VALUES}) ON CONFLICT (id) DO UPDATE SET "
+                             f"{UPDATE_SET}", _params(mem, False))
         except pg_errors.UniqueViolation as exc:
             raise self._conflict(mem) from exc
 
+    def upsert(self, mem: dict[str, Any]) -> None:
+        """migrate's write, as 0.7.0's store does it: a new row starts at version 1 whatever the source's was, an
+        existing one is replaced and its version bumped (UPDATE_SET)."""
+        self.put({**mem, "version": 1})
+
+    def touch(self, mem: dict[str, Any]) -> None:
+        """Rewrite a recalled row (access count, expiry, tier) without bumping its version (touch is no
+        upsert-merge)."""
+        params = _params(mem, False)
+        with self._pool.connection() as conn:
+            conn.execute("UPDATE memories SET tier = %s, updated_at = %s::timestamptz, expires_at = %s::timestamptz, "
+                         "body = %s::jsonb WHERE id = %s", (params[3], params[5], params[6], params[10], mem["id"]))
+
     def delete(self, mem_id: str) -> bool:
-        with self._tx() as conn:
-            deleted = conn.execute("DELETE FROM memories WHERE id = %s", (mem_id,)).rowcount > 0
-            if deleted:
-                self._unproject(conn, mem_id)
-        return deleted
+        """The row (its links go with it: ON DELETE CASCADE); the graph keeps its vertices and edges."""
+        with self._pool.connection() as conn:
+            return bool(conn.execute("DELETE FROM memories WHERE id = %s", (mem_id,)).rowcount > 0)
 
     def apply_remote(self, mem: dict[str, Any], hidden: bool = False) -> str:
         """insert_if_newer: upsert on (title, namespace); newer updated_at wins; tier never downgrades.
@@ -454,16 +499,15 @@ class PostgresStore:
 
     def _apply_once(self, mem: dict[str, Any], hidden: bool) -> str | None:
         with self._tx() as conn:
-            row = conn.execute("SELECT body FROM memories WHERE title = %s AND namespace = %s FOR UPDATE",
+            row = conn.execute(f"SELECT {ROW} FROM memories WHERE title = %s AND namespace = %s FOR UPDATE",
                                (mem["title"], mem["namespace"])).fetchone()
             if row is None:
-                row = conn.execute("SELECT body FROM memories WHERE id = %s FOR UPDATE", (mem["id"],)).fetchone()
+                row = conn.execute(f"SELECT {ROW} FROM memories WHERE id = %s FOR UPDATE", (mem["id"],)).fetchone()
             if row is None:
                 done = conn.execute(f"INSERT INTO memories ({COLUMNS}) VALUES ({VALUES}) ON CONFLICT DO NOTHING "
                                     "RETURNING id", _params(mem, hidden)).fetchone()
                 if done is None:
                     return None  # someone inserted it meanwhile: merge on the next attempt
-                self._project(conn, mem)
                 return "applied"
             existing = row[0]
             if not newer(mem, existing):
@@ -471,7 +515,7 @@ class PostgresStore:
             merged = self._merge(mem, existing)
             conn.execute("UPDATE memories SET namespace = %s, title = %s, tier = %s, created_at = %s::timestamptz, "
                          "updated_at = %s::timestamptz, expires_at = %s::timestamptz, agent_id = %s, "
-                         "standin_hidden = %s, body = %s::jsonb WHERE id = %s",
+                         "standin_hidden = %s, version = %s, body = %s::jsonb WHERE id = %s",
                          (*_params(merged, hidden)[1:], existing["id"]))
             return "applied"
 
@@ -489,8 +533,54 @@ class PostgresStore:
         merged["metadata"] = meta
         return merged
 
+    # --- links ---------------------------------------------------------------------------------------
+    def exists(self, mem_id: str) -> bool:
+        return self._one("SELECT 1 FROM memories WHERE id = %s", (mem_id,)) is not None
+
+    def link(self, link: dict[str, Any]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING on (source_id, target_id, relation), projected into AGE in the same
+        transaction; both ends must exist (StoreError otherwise). True when a row was added."""
+        with self._tx() as conn:
+            for end in ("source", "target"):
+                if conn.execute("SELECT 1 FROM memories WHERE id = %s", (link[f"{end}_id"],)).fetchone() is None:
+                    raise StoreError(f"{end} memory not found: {link[f'{end}_id']}")
+            added = conn.execute(
+                f"INSERT INTO memory_links ({', '.join(LINK_COLUMNS)}) VALUES (%s, %s, %s, %s::timestamptz, "
+                "%s::timestamptz, %s::timestamptz, %s, %s, %s) ON CONFLICT (source_id, target_id, relation) "
+                "DO NOTHING", tuple(link.get(c) for c in LINK_COLUMNS)).rowcount > 0
+            if self.age:
+                self._project_link(conn, link)
+        return added
+
+    def _link_rows(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cols = ", ".join(f"extract(epoch from {c})::numeric * 1000000 AS {c}" if c in LINK_TIMES else c
+                         for c in LINK_COLUMNS)
+        out = []
+        for row in self._all(f"SELECT {cols} FROM memory_links {where}", args):
+            link = dict(zip(LINK_COLUMNS, row, strict=True))
+            for key in LINK_TIMES:  # TIMESTAMPTZ: microseconds, rendered as the real renders a DateTime<Utc>
+                if link[key] is not None:
+                    link[key] = render_ns(int(link[key]) * 1000)
+            if link["signature"] is not None:
+                link["signature"] = bytes(link["signature"])
+            out.append(link)
+        return out
+
+    def links_of(self, mem_id: str) -> list[dict[str, Any]]:
+        return self._link_rows("WHERE source_id = %s OR target_id = %s ORDER BY source_id, target_id, relation",
+                               (mem_id, mem_id))
+
+    def list_links(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        if namespace is None:
+            return self._link_rows("ORDER BY source_id, target_id, relation", ())
+        return self._link_rows("WHERE source_id IN (SELECT id FROM memories WHERE namespace = %s) "
+                               "ORDER BY source_id, target_id, relation", (namespace,))
+
+    def links_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM memory_links")[0])
+
     def since(self, since: str | None, limit: int) -> list[dict[str, Any]]:
-        sql, args = "SELECT body FROM memories WHERE NOT standin_hidden", []
+        sql, args = f"SELECT {ROW} FROM memories WHERE NOT standin_hidden", []
         if since:
             sql += " AND updated_at >= %s::timestamptz"
             args.append(since)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ai_memory_standin import SCHEMA_VERSION
 from ai_memory_standin.models import effective_expires_at, newer
-from ai_memory_standin.store import Ambiguous, Conflict
+from ai_memory_standin.store import Ambiguous, Conflict, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -41,7 +41,22 @@ CREATE TABLE IF NOT EXISTS federation_push_dlq (
     replayed_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS dlq_pending ON federation_push_dlq (memory_id, peer_id) WHERE replayed_at IS NULL;
+CREATE TABLE IF NOT EXISTS memory_links (
+    source_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    relation TEXT NOT NULL DEFAULT 'related_to',
+    created_at TEXT NOT NULL,
+    valid_from TEXT,
+    valid_until TEXT,
+    observed_by TEXT,
+    signature BLOB,
+    attest_level TEXT,
+    PRIMARY KEY (source_id, target_id, relation)
+);
+CREATE INDEX IF NOT EXISTS memory_links_target ON memory_links (target_id);
 """
+LINK_COLUMNS = ("source_id", "target_id", "relation", "created_at", "valid_from", "valid_until", "observed_by",
+                "signature", "attest_level")
 
 
 class SqliteStore:
@@ -112,7 +127,7 @@ class SqliteStore:
         if namespace is not None:
             sql += " WHERE namespace=?"
             args.append(namespace)
-        sql += " ORDER BY created_at DESC, id"
+        sql += " ORDER BY json_extract(body, '$.priority') DESC, updated_at DESC, id"  # the real's list order
         return [json.loads(b) for (b,) in self._conn().execute(sql, args)]
 
     def put(self, mem: dict[str, Any]) -> None:
@@ -120,8 +135,71 @@ class SqliteStore:
         self._conn().execute("INSERT OR REPLACE INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)",
                              self._row(mem, bool(hidden and hidden[0])))
 
+    def upsert(self, mem: dict[str, Any]) -> None:
+        """migrate's write, as 0.7.0's store does it: a new row starts at version 1 whatever the source's was, an
+        existing one is replaced and its version bumped (an upsert-merge is a mutation)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT body, standin_hidden FROM memories WHERE id=?", (mem["id"],)).fetchone()
+            version = int(json.loads(row[0]).get("version") or 1) + 1 if row else 1
+            conn.execute("INSERT OR REPLACE INTO memories VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         self._row({**mem, "version": version}, bool(row and row[1])))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def touch(self, mem: dict[str, Any]) -> None:
+        """Rewrite a recalled row (access count, expiry, tier); its version stays."""
+        self.put(mem)
+
     def delete(self, mem_id: str) -> bool:
-        return self._conn().execute("DELETE FROM memories WHERE id=?", (mem_id,)).rowcount > 0
+        """The row and its links (the real's memory_links references memories ON DELETE CASCADE)."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM memories WHERE id=?", (mem_id,)).rowcount > 0
+            conn.execute("DELETE FROM memory_links WHERE source_id=? OR target_id=?", (mem_id, mem_id))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+    # --- links --------------------------------------------------------------------------------------
+    def exists(self, mem_id: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM memories WHERE id=?", (mem_id,)).fetchone() is not None
+
+    def link(self, link: dict[str, Any]) -> bool:
+        """INSERT OR IGNORE on (source_id, target_id, relation); both ends must exist (StoreError otherwise).
+        True when a row was added."""
+        for end in ("source", "target"):
+            if not self.exists(link[f"{end}_id"]):
+                raise StoreError(f"{end} memory not found: {link[f'{end}_id']}")
+        values = tuple(link.get(c) for c in LINK_COLUMNS)
+        cur = self._conn().execute(f"INSERT OR IGNORE INTO memory_links ({', '.join(LINK_COLUMNS)}) "
+                                   f"VALUES ({', '.join('?' * len(LINK_COLUMNS))})", values)
+        return cur.rowcount > 0
+
+    def _link_rows(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        rows = self._conn().execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM memory_links {sql}", args).fetchall()
+        return [dict(zip(LINK_COLUMNS, row, strict=True)) for row in rows]
+
+    def links_of(self, mem_id: str) -> list[dict[str, Any]]:
+        """Every link with the memory at either end."""
+        return self._link_rows("WHERE source_id = ? OR target_id = ? ORDER BY created_at, target_id",
+                               (mem_id, mem_id))
+
+    def list_links(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every link, or those whose source memory is in the namespace (migrate's affinity)."""
+        if namespace is None:
+            return self._link_rows("ORDER BY source_id, target_id, relation", ())
+        return self._link_rows("WHERE source_id IN (SELECT id FROM memories WHERE namespace = ?) "
+                               "ORDER BY source_id, target_id, relation", (namespace,))
+
+    def links_count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM memory_links").fetchone()[0])
 
     def apply_remote(self, mem: dict[str, Any], hidden: bool = False) -> str:
         """insert_if_newer: upsert on (title, namespace); newer updated_at wins; tier never downgrades."""

@@ -123,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        body = self._body() if method == "POST" else None
+        body = self._body() if method in ("POST", "PUT") else None
         self.server.requests.append((method, self.path, dict(self.headers.items()), body))
         special = url.path.rstrip("/")
         if special == "/slow":
@@ -160,6 +160,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
 
 
 def echo_app(name: str, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
@@ -222,6 +228,13 @@ class TinyServer(ThreadingHTTPServer):
 
 
 # ---------------------------------------------------------------- fake cluster
+
+
+def _stamp() -> str:
+    """Now, with nanoseconds, as ai-memory stamps updated_at (strings of one length compare in time order)."""
+    ns = time.time_ns()
+    whole = dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{ns % 10**9:09d}+00:00"
 
 
 class FakeCluster:
@@ -325,7 +338,57 @@ class FakeCluster:
             if path.startswith("/api/v1/memories/") and method == "GET":
                 mem = store.get(path.rsplit("/", 1)[1])
                 return (200, {}, {"memory": mem, "links": []}) if mem else (404, {}, {"error": "not found"})
+            if path == "/api/v1/memories/bulk" and method == "POST":
+                return self._bulk(name, body, headers.get("x-agent-id") or AGENT)
+            if path.startswith("/api/v1/memories/") and method == "PUT":
+                return self._update(name, path.rsplit("/", 1)[1], body)
+            if path.startswith("/api/v1/memories/") and method == "DELETE":
+                return self._delete(name, path.rsplit("/", 1)[1])
         return 404, {}, {"error": "not found"}
+
+    def _fan_out(self, name: str, apply: Any) -> int:
+        """Apply a mutation on every reachable peer (``apply(peer_store)``); the number of nodes that hold it."""
+        got = 1
+        for peer in self.names:
+            if peer != name and self._reachable(name, peer) and not ("drop_fanout" in self.faults
+                                                                      and peer == self.names[-1]):
+                apply(self.stores[peer])
+                got += 1
+        return got
+
+    def _update(self, name: str, mem_id: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        mem = self.stores[name].get(mem_id)
+        if mem is None:
+            return 404, {}, {"error": "not found"}
+        new = {**mem, **{k: v for k, v in (body or {}).items() if k in ("content", "tags", "priority", "metadata")},
+               "updated_at": _stamp(), "version": int(mem.get("version", 1)) + 1}
+        new["metadata"] = {**(body or {}).get("metadata", mem["metadata"]), "agent_id": mem["metadata"]["agent_id"]}
+        self.stores[name][mem_id] = new
+
+        def apply(store: dict[str, dict[str, Any]]) -> None:  # insert_if_newer: the later updated_at wins
+            newer = new["updated_at"] > store.get(mem_id, {}).get("updated_at", "")
+            if "update_not_applied" not in self.faults and newer:
+                store[mem_id] = dict(new)
+
+        self._fan_out(name, apply)
+        return 200, {}, new
+
+    def _delete(self, name: str, mem_id: str) -> tuple[int, dict[str, str], Any]:
+        if self.stores[name].pop(mem_id, None) is None:
+            return 404, {}, {"error": "not found"}
+        if "delete_not_applied" not in self.faults:
+            self._fan_out(name, lambda store: store.pop(mem_id, None))
+        return 200, {}, {"deleted": True}
+
+    def _bulk(self, name: str, body: Any, agent: str) -> tuple[int, dict[str, str], Any]:
+        created, errors = 0, []
+        for item in body if isinstance(body, list) else []:
+            status, _headers, _answer = self._create(name, item, agent)
+            created += status == 201
+            if status != 201:
+                errors.append(f"{item.get('title')}: {status}")
+        return (500, {}, {"error": "fan-out failed"}) if "bulk_500" in self.faults else \
+            (200, {}, {"created": created, "errors": errors})
 
     def _create(self, name: str, body: Any, agent: str = AGENT) -> tuple[int, dict[str, str], Any]:
         if not isinstance(body, dict) or not body.get("title") or not body.get("content"):
@@ -337,7 +400,7 @@ class FakeCluster:
         meta = {**(body.get("metadata") or {}), "scope": body.get("scope", "private"), "agent_id": agent}
         mem = {"id": str(uuid.uuid4()), "title": body["title"], "content": body["content"], "namespace": ns,
                "tier": body.get("tier", "mid"), "tags": body.get("tags") or [], "priority": body.get("priority", 5),
-               "source": body.get("source", "api"), "metadata": meta}
+               "source": body.get("source", "api"), "metadata": meta, "version": 1, "updated_at": _stamp()}
         store[mem["id"]] = mem
         got = 1
         for peer in self.names:

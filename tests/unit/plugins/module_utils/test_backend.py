@@ -83,6 +83,19 @@ def test_postgres_backend_failures_name_the_cause(kwargs: dict[str, Any], cause:
     assert not result["valid"] and has(result, cause), result["reasons"]
 
 
+def test_the_route_gate_notice_is_no_age_warning() -> None:
+    """ai-memory 0.7.0 WARNs at every postgres-backed start about its 501 gate, citing docs/postgres-age-guide.md:
+    a file name, not an AGE fallback. A real AGE warning on the same journal still fails."""
+    notice = ("2026-12-02T09:01:37.991428Z  WARN ai_memory::daemon_runtime: v0.7.0 Wave-3: postgres-backed daemon "
+              "— handlers that have not yet migrated to the SAL trait surface 501 Not Implemented. See "
+              "docs/postgres-age-guide.md for the supported endpoint inventory.")
+    result = judged("postgres_backend", s5_history(journal=[*JOURNAL_AGE, notice]).ops, S5)
+    assert result["valid"], result["reasons"]
+    fallback = "2026-12-02T09:01:38Z  WARN ai_memory::store::postgres: AGE projection skipped on link insert"
+    result = judged("postgres_backend", s5_history(journal=[*JOURNAL_AGE, notice, fallback]).ops, S5)
+    assert not result["valid"] and has(result, "the daemon warned about AGE"), result["reasons"]
+
+
 def test_an_unpinned_release_records_the_schema_it_reports() -> None:
     result = judged("postgres_backend", s5_history(schema=80).ops, {**S5, "schema_version": None})
     assert result["valid"], result["reasons"]

@@ -352,3 +352,58 @@ def test_network_partition_module(run_module: Runner, monkeypatch: pytest.Monkey
     assert not run_module(network_partition, {"state": "absent"})["changed"]
     assert run_module(network_partition, {"isolate_from": ["nope"]})["failed"]
     assert run_module(network_partition, {"state": "present"})["failed"]
+
+
+# ---------------------------------------------------------------- S1 as the campaign runs it: every write kind
+
+
+def s1_whole(run_module: Runner, pki: PKI, cluster: FakeCluster, hist: str) -> dict[str, Any]:
+    """playbooks/tasks/check_s1.yml + check_s1_final.yml, small: varied writes with held reads, a bulk, updates
+    (two of them concurrent) and deletes through other peers, convergence, then the verdict."""
+    from ansible_collections.aimemory.swarm.plugins.modules import memory_mutation
+
+    args = endpoint_args(pki)
+    spaces = ["s1-a", "s1-b", "s1-c"]
+    peers = cluster.endpoints()
+    agents = ["ai:one", "ai:two", "ai:three"]
+    common = {"leaders": peers, "namespace": "s1", "namespaces": spaces, "seed": 42, "agents": agents,
+              "history": hist, **args}
+    wrote = run_module(memory_workload, {**common, "count": 30, "concurrency": 3, "held": peers,
+                                         "title_prefix": "s1"})
+    assert wrote["ok"] == 30, wrote
+    bulk = run_module(memory_workload, {**common, "count": 6, "bulk": 3, "title_prefix": "s1bulk"})
+    assert bulk["attempted"] == 6
+    mutated = run_module(memory_mutation, {"leaders": peers, "history": hist, "namespaces": spaces, "seed": 42,
+                                           "updates": 6, "deletes": 4, "concurrent": 2, "held": peers, **args})
+    assert mutated["planned"] == 10, mutated
+    conv = run_module(memory_convergence, {"nodes": peers, "namespace": spaces[0], "namespaces": spaces,
+                                           "history": hist, "deadline": 3, **args})
+    ev = run_module(history_check, {"history": hist, "check": "s1_quorum_write", "kind": "quorum_write",
+                                    "params": {"w": 2, "n": 3, "nodes": NODES, "namespace": spaces, "held": True,
+                                               "seed": 42}})
+    return {"conv": conv, "ev": ev}
+
+
+def test_s1_every_write_kind_green(run_module: Runner, pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    out = s1_whole(run_module, pki, cluster, str(tmp_path / "s1.jsonl"))
+    ev = out["ev"]
+    assert ev["pass"], ev["reasons"]
+    details = ev["details"]
+    assert details["deleted"] == 4 and details["updated"] >= 4 and details["mutations"] == 12
+    assert details["held_checked"] == 30 + 4 + 4  # creates, the non-concurrent updates, the deletes
+    # each create with an id (the 30, less the 4 deleted) was checked on the two nodes that did not lead it
+    assert sum(details["replicated_observations"].values()) == 2 * (30 - 4)
+    controller_agrees(ev["evidence"])
+
+
+@pytest.mark.parametrize(("fault", "cause"), [
+    ("update_not_applied", "present with other content than last written, differing in content"),
+    ("delete_not_applied", "deleted write(s) held again"),
+    ("bulk_500", "bulk create through node-a answered 500"),
+])
+def test_s1_red_when_a_write_kind_is_not_replicated(run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path,
+                                                     fault: str, cause: str) -> None:
+    cluster = make_cluster(faults={fault})
+    ev = s1_whole(run_module, pki, cluster, str(tmp_path / "s1.jsonl"))["ev"]
+    assert not ev["pass"] and any(cause in r for r in ev["reasons"]), ev["reasons"]
+    controller_agrees(ev["evidence"])
