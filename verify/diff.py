@@ -119,7 +119,8 @@ def compare(a_dir: Path, b_dir: Path, tol: Tolerance | None = None) -> dict[str,
                         "changed"
                     note = f"{fa.get(what + ' n/d')} -> {fb.get(what + ' n/d')}"
                 elif vb is None and va is not None:
-                    kind, note = "regression", "nothing acknowledged: no bound"
+                    kind, note = "regression", ("nothing acknowledged: no bound" if what in fb
+                                                else "the class did not run in the newer campaign")
             changes.append(Change(kind, name, what, va, vb, note))
     for name in b_sum["declared_checks"]:
         if name not in a_checks:
