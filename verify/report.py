@@ -18,13 +18,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from verify import plots, series
+from verify import series
 from verify.evidence import write_json_atomic
 from verify.summary import figure_problems, now
 
 REPORT_DATA = "report-data.json"
 DATA_SCHEMA = "aimemory.swarm/report-data/v1"
 CUT = 240
+
+
+def _plots() -> Any:
+    """verify.plots (matplotlib), imported only when a report is drawn: init and summarize never need it."""
+    from verify import plots
+
+    return plots
 
 
 def esc(value: Any) -> str:
@@ -223,7 +230,7 @@ def _check_section(name: str, entry: dict[str, Any], charts: dict[str, str], dat
     figs = []
     for plot, svg in charts.items():
         figs.append(f'<figure class="plot" data-plot="{esc(plot)}" data-check="{esc(name)}">'
-                    f"<h3>{esc(plots.TITLES[plot])}</h3>{svg}<figcaption>{esc(_caption(plot, data[plot]))}"
+                    f"<h3>{esc(_plots().TITLES[plot])}</h3>{svg}<figcaption>{esc(_caption(plot, data[plot]))}"
                     "</figcaption></figure>")
     when = (f"<p>history: {len(doc.get('history') or [])} ops, {esc(doc.get('started_at'))} → "
             f"{esc(doc.get('ended_at'))}, checker {esc(doc.get('kind'))}</p>") if isinstance(doc, dict) else \
@@ -339,6 +346,7 @@ def check_data(evidence_dir: Path, summary: dict[str, Any]) -> tuple[dict[str, A
 
 
 def draw(data: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    plots = _plots()
     charts: dict[str, dict[str, str]] = {}
     for k, (name, plots_of) in enumerate(data.items()):
         charts[name] = {plot: plots.RENDER[plot](series_data, f"c{k}-{plot}", name)
@@ -357,7 +365,7 @@ def write_report(evidence_dir: Path, extra_sections: list[str] | None = None) ->
         "checks": {name: {"file": f"{name}.json",
                           "sha256": ((summary.get("checks") or {}).get(name) or {}).get("sha256"),
                           "plots": plots_of,
-                          "marks": {p: plots.expected_marks(p, d) for p, d in plots_of.items()}}
+                          "marks": {p: _plots().expected_marks(p, d) for p, d in plots_of.items()}}
                    for name, plots_of in data.items()}})
     files = sorted(p.name for p in evidence_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     out = evidence_dir / "index.html"
