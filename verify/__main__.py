@@ -1,4 +1,4 @@
-"""python -m verify init | provenance | summarize | report | matrix | diff (run from the repository root)."""
+"""python -m verify init | provenance | summarize | report | tamper | matrix | diff | import-shipgate | soak."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from verify.provenance import build, load_facts
 from verify.report import write_report
 from verify.summary import main_summarize, now
 from verify.tamper import tamper
+from verify.tools import TOOLS, add_tool_parsers, diff_section, run_tool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--facts", type=Path, required=True)
     p = sub.add_parser("summarize", help="compute campaign-summary.json (exit 0 green, 1 red)")
     p.add_argument("--evidence-dir", type=Path, required=True)
-    p = sub.add_parser("report", help="render index.html from campaign-summary.json")
+    p = sub.add_parser("report", help="render index.html (and report-data.json) from the evidence")
     p.add_argument("--evidence-dir", type=Path, required=True)
+    p.add_argument("--against", type=Path, help="an earlier campaign's evidence: add a 'changes since' section")
+    add_tool_parsers(sub)
     p = sub.add_parser("tamper", help="corrupt copies of a green campaign's evidence, one seeded corruption each, "
                                       "and name every corruption the verdict does not catch (exit 1 if any)")
     p.add_argument("--evidence-dir", type=Path, required=True)
@@ -43,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, dest="json_out")
     p.add_argument("--markdown", type=Path)
     p.add_argument("--readme", type=Path, help="replace these releases' rows in the README's certification table")
-    p = sub.add_parser("diff", help="what changed between two campaigns (two releases)")
-    p.add_argument("older", type=Path)
-    p.add_argument("newer", type=Path)
-    p.add_argument("--json", type=Path, dest="json_out")
     args = parser.parse_args(argv)
+    if args.cmd in TOOLS:
+        return run_tool(args)
     try:
         if args.cmd == "init":
             if (args.evidence_dir / "campaign.json").exists():
@@ -91,13 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 release_matrix.update_readme(args.readme, doc)
             print(table, end="")
             return 0
-        if args.cmd == "diff":
-            doc = release_matrix.diff(args.older, args.newer)
-            if args.json_out:
-                write_json_atomic(args.json_out, doc)
-            print(release_matrix.diff_text(doc), end="")
-            return 0
-        print(write_report(args.evidence_dir))
+        extra = [diff_section(args.against, args.evidence_dir)] if args.against else None
+        print(write_report(args.evidence_dir, extra))
         return 0
     except (OSError, ValueError, KeyError) as exc:
         print(f"verify {args.cmd}: {exc}", file=sys.stderr)

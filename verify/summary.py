@@ -175,6 +175,7 @@ NON_VERDICT = {
     "check-errors.json": "errors of checks that could not complete (read: each one is a reason)",
     "campaign-summary.json": "this summary (output)",
     "index.html": "the report (output)",
+    "report-data.json": "the report's plotted series with their op indices (output, no verdict)",
     "cost.json": "DigitalOcean spend, written at teardown (not read)",
 }
 

@@ -11,10 +11,15 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.attachments import attach, output_dir
+from tests.browser import Chromium
 from tests.integration.swarm import ROOT, free_subnets, leftovers, play, recap, summary
+from tests.report_in_browser import check_report
+from verify import __main__ as verify_cli
 
 CAMPAIGN = f"ci-{os.getpid()}-{int(time.time())}"
 SUBNETS = free_subnets("10.250.{}.0/24", "198.18.{}.0/24")
@@ -54,9 +59,14 @@ def test_clashing_subnet_is_refused() -> None:
         subprocess.run(["ip", "link", "del", "aimemclash0"], check=False)
 
 
+# the campaign's console output (its progress lines), kept for the progress test and the README
+PROGRESS: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def kept_swarm() -> Iterator[str]:
     result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true", *SUBNETS, *STANDIN)
+    PROGRESS["green"] = result.stdout
     try:
         assert result.returncode == 0, result.stdout[-6000:]
         yield CAMPAIGN
@@ -114,6 +124,43 @@ def test_stored_evidence_recomputes_to_its_verdict(kept_swarm: str) -> None:
         assert check(doc["kind"], doc["history"], doc["params"])["valid"] is True, doc["check"]
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Chromium]:
+    with Chromium() as chromium:
+        yield chromium
+
+
+def test_the_campaign_printed_its_progress(kept_swarm: str, request: pytest.FixtureRequest) -> None:
+    """One line per stage and per check as it is judged, and the verdict with the report's path."""
+    out = PROGRESS["green"]
+    kept = output_dir("campaign") / "progress-green.txt"
+    kept.write_text("\n".join(line for line in out.splitlines() if line.startswith("[")) + "\n")
+    attach(request, "progress lines of the green campaign", kept)
+    for stage in ("validate", "build", "provision", "deploy", "checks", "verdict"):
+        assert f"] {stage} started" in out, stage
+    judged = [line for line in out.splitlines() if line.startswith("[checks ") and " ... " in line]
+    assert len(judged) == 11 and all(" ... PASS (" in line for line in judged), judged
+    assert any(line.startswith("[checks 11/11] ") for line in judged)
+    assert "[verdict] GREEN in " in out and f"evidence/{kept_swarm}/index.html" in out
+    assert "still running: " in out  # the convergence polls and chaos cycles outlast the 15 s heartbeat
+
+
+def test_report_of_the_green_campaign_in_a_browser(kept_swarm: str, browser: Chromium, tmp_path: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    evidence = ROOT / "evidence" / kept_swarm
+    shot = tmp_path / "green-campaign.png"
+    facts = check_report(browser, evidence, shot)
+    attach(request, "report of the green campaign", shot, output_dir("report") / "campaign-green.png")
+    plotted = {(f["check"], f["plot"]) for f in facts["figures"]}
+    assert {("s4_partition_convergence", "faults"), ("s4_partition_convergence", "convergence"),
+            ("phase2", "latency"), ("phase2", "convergence"), ("phase4", "faults"), ("phase4", "bounds"),
+            ("s1_quorum_write", "latency"), ("s2_quorum_not_met", "faults")} <= plotted
+    bounds = next(f for f in facts["figures"] if f["plot"] == "bounds")
+    assert bounds["marks"]["bound"] == 4 * 2  # every class, both cycles of the fast profile
+    # verify diff of the campaign with itself: nothing moved
+    assert verify_cli.main(["diff", str(evidence), str(evidence)]) == 0
+
+
 def test_second_converge_changes_nothing(kept_swarm: str) -> None:
     result = play("playbooks/converge.yml", "-e", f"campaign_id={kept_swarm}", "-e", "campaign_keep=true", *SUBNETS,
                   *STANDIN)
@@ -154,8 +201,14 @@ S1_SMALL = {"campaign_s1_writes": 300, "campaign_s1_bulk": 60, "campaign_s1_upda
             "campaign_s1_concurrent_updates": 6}
 
 
+# the rehearsal whose report is checked in the browser and diffed against the green campaign
+SHOWN = "ack_without_quorum"
+
+
 @pytest.mark.parametrize("faults", sorted(REHEARSALS))
-def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str) -> None:
+def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str, browser: Chromium, tmp_path: Path,
+                                                   request: pytest.FixtureRequest,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     expected = REHEARSALS[faults]
     name = f"{kept_swarm}-fault-{faults.replace('+', '-')}"
     phases = sorted({c.split("-")[0] for c in expected if c.startswith("phase")})
@@ -175,6 +228,20 @@ def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str) 
         assert entry["status"] in ("fail", "recomputed_mismatch"), (check, entry)
         for cause in [causes] if isinstance(causes, str) else causes:
             assert any(cause in r for r in entry["reasons"]), (check, cause, entry["reasons"])
+    if faults != SHOWN:
+        return
+    # the red report, causes first, in a real browser; and verify diff against the green campaign: a regression
+    evidence = ROOT / "evidence" / name
+    shot = tmp_path / "red-campaign.png"
+    facts = check_report(browser, evidence, shot)
+    attach(request, f"report of the red rehearsal {faults}", shot, output_dir("report") / "campaign-red.png")
+    assert {c["check"] for c in facts["causes"]} >= set(expected)
+    capsys.readouterr()
+    assert verify_cli.main(["diff", str(ROOT / "evidence" / kept_swarm), str(evidence)]) == 1
+    text = capsys.readouterr().out
+    assert "REGRESSION   verdict GREEN -> RED" in text
+    for check in expected:
+        assert f"REGRESSION   {check}: status pass -> fail" in text, text
 
 
 def test_a_peer_losing_one_replicated_write_in_a_thousand_is_caught(kept_swarm: str) -> None:

@@ -12,15 +12,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
+import pytest
+
+from tests.attachments import attach, output_dir
+from tests.browser import Chromium
 from tests.integration.swarm import ROOT, free_subnets, leftovers, play, summary
+from tests.report_in_browser import check_report
 
 CAMPAIGN = f"real-{os.getpid()}-{int(time.time())}"
 # other ranges than test_campaign.py's: the two modules run at once on the two pytest workers
 SUBNETS = free_subnets("10.252.{}.0/24", "198.19.{}.0/24")
 
 
-def test_the_default_campaign_certifies_the_real_ai_memory() -> None:
+def test_the_default_campaign_certifies_the_real_ai_memory(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     started = time.monotonic()
     result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", *SUBNETS, timeout=2400)
     seconds = time.monotonic() - started
@@ -61,3 +67,11 @@ def test_the_default_campaign_certifies_the_real_ai_memory() -> None:
     phase3 = json.loads((evidence / "phase3.json").read_text())
     assert phase3["details"]["precision"] == "microsecond"
     assert phase3["details"]["rerun"]["columns_changed"] in ([], ["version"])
+
+    # its report in a real browser: the known findings marked as such
+    shot = tmp_path / "real-campaign.png"
+    with Chromium() as browser:
+        facts = check_report(browser, evidence, shot)
+    attach(request, "report of the default campaign on the real ai-memory", shot,
+           output_dir("report") / "campaign-real.png")
+    assert all(c["known"] for c in facts["causes"]), facts["causes"]

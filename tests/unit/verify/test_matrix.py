@@ -142,6 +142,8 @@ def test_the_commands_write_json_markdown_and_the_diff(tmp_path: Path, capsys: p
     assert doc["schema"] == matrix.SCHEMA and [r["release"] for r in doc["rows"]] == ["0.7.0", "0.10.0"]
     assert doc["rows"][1]["wall_seconds"] == 600.0
     assert (tmp_path / "m.md").read_text().startswith(matrix.HEADER)
-    assert cli.main(["diff", str(old), str(new), "--json", str(tmp_path / "d.json")]) == 0
+    # a release change that turns checks red is a regression (exit 1); --exit-zero for a report that is not a gate
+    assert cli.main(["diff", str(old), str(new), "--json", str(tmp_path / "d.json")]) == 1
+    assert cli.main(["diff", "--exit-zero", str(old), str(new)]) == 0
     assert "known finding appeared: signed-write-attestation-not-relayed" in capsys.readouterr().out
     assert cli.main(["matrix", str(tmp_path / "nothing")]) == 2  # no summary: a clear error, not a traceback

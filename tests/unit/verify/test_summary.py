@@ -318,7 +318,8 @@ def test_the_known_non_verdict_files_are_accounted_for(green: Path) -> None:
     summary = summarize(green)
     assert summary["overall_pass"], summary["reasons"]
     assert set(summary["non_verdict_files"]) == {"campaign.json", "provenance.json", "campaign-summary.json",
-                                                 "index.html", "check-errors.json", "cost.json"}
+                                                 "index.html", "report-data.json", "check-errors.json",
+                                                 "cost.json"}
 
 
 def test_init_takes_declarations_as_json_or_a_file_and_refuses_a_mismatch(tmp_path: Path) -> None:
