@@ -206,9 +206,9 @@ SHOWN = "ack_without_quorum"
 
 
 @pytest.mark.parametrize("faults", sorted(REHEARSALS))
-def test_fault_switches_turn_the_right_checks_red(kept_swarm: str, faults: str, browser: Chromium, tmp_path: Path,
-                                                   request: pytest.FixtureRequest,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_fault_switches_turn_the_right_checks_red(
+        kept_swarm: str, faults: str, browser: Chromium, tmp_path: Path, request: pytest.FixtureRequest,
+        capsys: pytest.CaptureFixture[str]) -> None:
     expected = REHEARSALS[faults]
     name = f"{kept_swarm}-fault-{faults.replace('+', '-')}"
     phases = sorted({c.split("-")[0] for c in expected if c.startswith("phase")})
