@@ -23,7 +23,7 @@ HEALS = {h for heals in INJECT.values() for h in heals}
 
 def _ops_module() -> Any:
     registry()  # puts the collection on sys.path
-    from ansible_collections.aimemory.swarm.plugins.module_utils._checker import ops
+    from ansible_collections.aimemory.swarm.plugins.module_utils import _ops as ops
 
     return ops
 

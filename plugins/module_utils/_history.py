@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import rfc3339
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import rfc3339
 
 TYPES = ("invoke", "ok", "fail", "info")
 _FIRST_KEYS = ("index", "time", "process", "type", "f", "node", "value")

@@ -136,9 +136,9 @@ evidence:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import op_time, rfc3339
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import KINDS, check
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import now_ns, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import op_time, rfc3339
 
 
 def evidence(name: str, kind: str, params: dict, ops: list[dict], problems: list[str],

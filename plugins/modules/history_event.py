@@ -92,8 +92,8 @@ op:
 import contextlib
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import time_ns
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import time_ns
 
 
 def main() -> None:

@@ -207,7 +207,6 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     judge,
     select_writes,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import Snapshots, Write
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     ENDPOINT_ARGSPEC,
@@ -218,6 +217,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import (
     endpoint_kwargs,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import Snapshots, Write
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import (
     LIMIT,
     LIST_PATH,

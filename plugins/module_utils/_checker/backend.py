@@ -22,7 +22,8 @@ import re
 from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import examples, select_writes
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure, response, status, time_ns
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import response, status, time_ns
 
 # the optimistic-concurrency counter: ai-memory 0.7.0 bumps it on every upsert-merge (#1632, "upsert-merge IS a
 # mutation"), so re-running a migration bumps it on every row; phase 3 reports the bumps and judges the content

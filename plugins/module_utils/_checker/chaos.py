@@ -35,12 +35,11 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     judge,
     select_writes,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure, observation_problem
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     NEMESIS,
     event_nodes,
-    figure,
     nemesis_ops,
-    observation_problem,
     op_time,
     time_ns,
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import GET_F, READ_F
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import GET_F, READ_F
 
 # per checker kind, the functions whose failed ops the checker judges itself (a failed write of S1 is red there, a
 # 503 of a shortfall is what S2 wants, a write that failed before a partition healed is "certainly not done" and

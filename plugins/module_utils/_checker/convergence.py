@@ -20,6 +20,11 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+    as_bool,
+    figure,
+    require_observed_events,
+)
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     GET_F,
     HELD_F,
     NEMESIS,
@@ -27,14 +32,11 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import
     Snapshots,
     Write,
     apply_mutations,
-    as_bool,
-    figure,
     fingerprint,
     nemesis_ops,
     op_time,
     pair_mutations,
     pair_writes,
-    require_observed_events,
     time_ns,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import agreement, differing

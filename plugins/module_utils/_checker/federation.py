@@ -25,8 +25,9 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     select_writes,
     set_figures,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import as_bool, figure, live_nodes
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import as_bool, figure
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.quorum import ack_problem, quorum_shortfall
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import live_nodes
 
 BURST, BURST_READS, PROBE1, PROBE2 = "burst", "burst_converge", "probe1", "probe2"
 

@@ -17,18 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergence import examples
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
-    COMPLETIONS,
-    error_class,
-    figure,
-    outcome_text,
-    status,
-)
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.routes import (
     control_statuses,
     route_key,
     route_keys,
 )
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import COMPLETIONS, error_class, outcome_text, status
 
 DEFAULT_PATHS = ["GET /api/v1/health", "POST /api/v1/memories"]
 CONTROL_STATUS = {"GET": 200, "POST": 201}

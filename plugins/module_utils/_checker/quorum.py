@@ -23,20 +23,18 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     set_figures,
     ttc_figure,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import as_bool, figure, observed_nemesis_ops
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     GET_F,
     READ_F,
     UP_EVENTS,
     Snapshots,
     Write,
-    as_bool,
     as_int,
     event_nodes,
-    figure,
     header,
     live_nodes,
     nemesis_ops,
-    observed_nemesis_ops,
     outcome_text,
     pair_mutations,
 )

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import rfc3339
 from ansible_collections.aimemory.swarm.plugins.module_utils._nemesis.observe import each, tcp_outcome
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import rfc3339
 
 TABLE = "aimem_partition"
 FAMILY = "inet"

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import op_time, rfc3339, time_ns
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import op_time, rfc3339, time_ns
 
 
 def test_append_and_read_back(tmp_path: Path) -> None:

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import (
-    apply_mutations,
-    pair_mutations,
-    pair_writes,
-)
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import apply_mutations, pair_mutations, pair_writes
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import (
     Varied,
     agreement,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import pair_writes
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
 from ansible_collections.aimemory.swarm.plugins.module_utils._history import History, read_history
+from ansible_collections.aimemory.swarm.plugins.module_utils._ops import pair_writes
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.reads import get_memory, read_namespace
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import intent_digest, replicated_digest
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.writes import (
