@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the stand-in into one executable file (a zipapp run by Debian's /usr/bin/python3): build/ai-memory."""
 
 from __future__ import annotations

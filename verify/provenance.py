@@ -15,18 +15,52 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def git(*args: str) -> str | None:
+    """git in this project's own checkout; None when the code is not one (an installed collection, even one that
+    sits inside someone else's repository, has no commit of this project to report)."""
     try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=10, check=False)
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
+            return None
         proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
     except OSError:
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def manifest() -> dict[str, Any] | None:
+    """MANIFEST.json of an installed collection (ansible-galaxy writes it into the artifact), None in a checkout."""
+    try:
+        return json.loads((ROOT / "MANIFEST.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def collection_version() -> str:
-    for line in (ROOT / "galaxy.yml").read_text().splitlines():
+    installed = manifest()
+    if installed is not None:
+        return str((installed.get("collection_info") or {}).get("version") or "unknown")
+    try:
+        lines = (ROOT / "galaxy.yml").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    for line in lines:
         if line.startswith("version:"):
             return line.split(":", 1)[1].strip()
     return "unknown"
+
+
+def project() -> dict[str, Any]:
+    """Which code of this project ran: a checkout's commit (and whether it had changes), or, for an installed
+    collection, the artifact's version and the sha256 of its FILES.json, which names every file's sha256."""
+    doc: dict[str, Any] = {"git_commit": git("rev-parse", "HEAD") or "unknown",
+                           "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+                           "collection_version": collection_version()}
+    installed = manifest()
+    if installed is not None:
+        doc["installed"] = True
+        doc["files_sha256"] = (installed.get("file_manifest_file") or {}).get("chksum_sha256")
+    return doc
 
 
 def build(facts: dict[str, Any]) -> dict[str, Any]:
@@ -44,9 +78,7 @@ def build(facts: dict[str, Any]) -> dict[str, Any]:
     binary.pop("per_node", None)
     return {
         "campaign_id": facts["campaign_id"],
-        "project": {"git_commit": git("rev-parse", "HEAD") or "unknown",
-                    "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-                    "collection_version": collection_version()},
+        "project": project(),
         "ansible": {"ansible_core": core, "ansible": ansible_pkg},
         "controller": {"hostname": socket.gethostname(), "python": platform.python_version()},
         "provider": facts["provider"],

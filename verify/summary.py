@@ -19,9 +19,18 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def collections_root() -> Path:
+    """The directory holding ``ansible_collections/aimemory/swarm`` with this very code: the installed collection's
+    collections path (verify/ ships inside the collection), else a checkout's ``.collections`` link."""
+    here = Path(__file__).resolve().parent.parent
+    if (here.name, here.parent.name, here.parent.parent.name) == ("swarm", "aimemory", "ansible_collections"):
+        return here.parent.parent.parent
+    return here / ".collections"
+
+
 def registry() -> Any:
     """The collection's checker registry, the same pure functions the check modules ran."""
-    root = Path(__file__).resolve().parent.parent / ".collections"
+    root = collections_root()
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from ansible_collections.aimemory.swarm.plugins.module_utils._checker import registry as reg
@@ -62,8 +71,8 @@ def canonical(value: Any) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
-    return json.dumps(canonical(a), sort_keys=True, default=str) == json.dumps(canonical(b), sort_keys=True,
-                                                                                default=str)
+    return (json.dumps(canonical(a), sort_keys=True, default=str)
+            == json.dumps(canonical(b), sort_keys=True, default=str))
 
 
 def pin_problems(name: str, doc: dict[str, Any], pinned: dict[str, Any]) -> list[str]:

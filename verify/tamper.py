@@ -152,8 +152,8 @@ def tamper(evidence_dir: Path, count: int = 100, seed: int = 0) -> dict[str, Any
     with tempfile.TemporaryDirectory(prefix="aimemory-tamper-") as scratch:
         for i, c in enumerate(plan(evidence_dir, count, seed)):
             copy = Path(scratch) / f"c{i}"
-            shutil.copytree(evidence_dir, copy, ignore=shutil.ignore_patterns("index.html", "campaign-summary.json",
-                                                                           "report-data.json"))
+            generated = shutil.ignore_patterns("index.html", "campaign-summary.json", "report-data.json")
+            shutil.copytree(evidence_dir, copy, ignore=generated)
             APPLY[c.kind](copy / c.file, c)
             doc = summarize(copy)
             if doc["overall_pass"]:

@@ -91,6 +91,8 @@ def stage_plan(playbook_file):  # type: (str) -> list
         except (OSError, yaml.YAMLError):
             return []
         out = []
+        # a file that only imports one playbook (the root campaign.yml -> playbooks/campaign.yml) is no stage
+        wrapper = isinstance(entries, list) and len(entries) == 1
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict):
                 continue
@@ -99,7 +101,7 @@ def stage_plan(playbook_file):  # type: (str) -> list
                 sub = os.path.join(os.path.dirname(path), str(target))
                 name = stage or str(entry.get("name") or os.path.splitext(os.path.basename(sub))[0])
                 if depth < 4:
-                    out += plays_of(sub, name.strip().lower(), depth + 1)
+                    out += plays_of(sub, stage if wrapper else name.strip().lower(), depth + 1)
             else:
                 out.append((stage or os.path.splitext(os.path.basename(playbook_file))[0],
                             str(entry.get("name") or "")))

@@ -108,10 +108,10 @@ def recall(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
     rows = [{**public_view(m), "score": score} for m, score in hits]
     db = open_store(_db(args, cfg))
     try:
-        touch_all(db, [m["id"] for m, _ in hits])
+        touch_all(db, [m["id"] for m, _score in hits])
     finally:
         db.close()
-    tokens = sum(max(1, len(m["content"]) // 4) for m, _ in hits)
+    tokens = sum(max(1, len(m["content"]) // 4) for m, _score in hits)
     text = "\n".join(f"[{m['tier']}/{m['id'][:8]}] {m['title']} score={score:.2f} (ns={m['namespace']})\n"
                      f"  {m['content']}\n" for m, score in hits) + f"\n{len(rows)} memory(ies) recalled [keyword]"
     out(args, {"memories": rows, "count": len(rows), "mode": "keyword", "tokens_used": tokens}, text)
@@ -120,9 +120,9 @@ def recall(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int
 
 def search(args: argparse.Namespace, cfg: Config, faults: frozenset[str]) -> int:
     hits = _keyword_hits(args.query, _filtered(args, _live(args, cfg, args.namespace)), any_word=False)
-    rows = [public_view(m) for m, _ in hits[: args.limit]]
+    rows = [public_view(m) for m, _score in hits[: args.limit]]
     text = "\n".join(f"[{m['tier']}/{m['id'][:8]}] {m['title']} (p={m['priority']}, ns={m['namespace']})"
-                      for m in rows) + f"\n\n{len(rows)} result(s)"
+                     for m in rows) + f"\n\n{len(rows)} result(s)"
     out(args, {"count": len(rows), "results": rows}, text)
     return 0
 

@@ -136,7 +136,7 @@ class Federation:
         error = "unknown"
         for attempt in range(2):
             try:
-                status, _ = peer.request("POST", "/api/v1/sync/push", payload, self._headers(mem_id))
+                status, _body = peer.request("POST", "/api/v1/sync/push", payload, self._headers(mem_id))
                 if 200 <= status < 300:
                     return None
                 error = f"http {status}"
@@ -181,7 +181,7 @@ class Federation:
 
         if drop:
             # sequential dispatch, so the peers after the first W-1 acks never receive the write
-            gates = [threading.Event() for _ in self.peers]
+            gates = [threading.Event() for _peer in self.peers]
             for i, peer in enumerate(self.peers):
                 self.pools[peer.id].submit(self._chain, task, peer, gates[i],
                                            gates[i + 1] if i + 1 < len(gates) else None)
@@ -242,7 +242,7 @@ class Federation:
 
     def catch_up(self, peer: Peer) -> int:
         applied = 0
-        for _ in range(100):  # bounded: at most 100 pages per peer per tick
+        for _page in range(100):  # bounded: at most 100 pages per peer per tick
             params = {"peer": self.sender, "limit": str(CATCHUP_PAGE)}
             watermark = self.store.watermark(peer.id)
             if watermark:

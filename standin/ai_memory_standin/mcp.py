@@ -26,8 +26,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "memory_search": {"type": "object", "required": ["query"], "properties": {"query": _STR, "namespace": _NSTR}},
     "memory_list": {"type": "object", "properties": {"namespace": _NSTR, "limit": _INT}},
     "memory_get": {"type": "object", "required": ["id"], "properties": {"id": _STR}},
-    "memory_update": {"type": "object", "required": ["id"], "properties": {"id": _STR, "title": _NSTR,
-                                                                          "content": _NSTR}},
+    "memory_update": {"type": "object", "required": ["id"],
+                      "properties": {"id": _STR, "title": _NSTR, "content": _NSTR}},
     "memory_delete": {"type": "object", "required": ["id"], "properties": {"id": _STR}},
     "memory_capabilities": {"type": "object", "properties": {}},
 }
@@ -70,9 +70,9 @@ def _toon(rows: list[dict[str, Any]]) -> str:
     lines = [f"count:{len(rows)}|mode:keyword|tokens_used:{sum(len(str(r.get('content', '')).split()) for r in rows)}",
              "memories[id|title|tier|namespace|priority|score|tags|agent_id]:"]
     for r in rows:
-        lines.append("|".join(cell(v) for v in (r["id"], r["title"], r["tier"], r["namespace"], r.get("priority"),
-                                                  6.5, ",".join(r.get("tags") or []),
-                                                  (r.get("metadata") or {}).get("agent_id"))))
+        values = (r["id"], r["title"], r["tier"], r["namespace"], r.get("priority"), 6.5,
+                  ",".join(r.get("tags") or []), (r.get("metadata") or {}).get("agent_id"))
+        lines.append("|".join(cell(v) for v in values))
     return "\n".join(lines) + "\n"
 
 

@@ -16,16 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
 
-def free_subnets(vpc_template: str, public_template: str) -> list[str]:
+def free_subnets(vpc_template: str, public_template: str, first: int = 0) -> list[str]:
     """-e arguments for a VPC and a public /24 that no route of this machine overlaps (another campaign, kept or
     still running, may hold the defaults: a test must not fail because someone else's swarm is up). Each test
-    module passes its own templates, so two modules running at once never pick the same subnet."""
+    module passes its own templates (or its own `first` index into a shared one), so two modules running at once
+    never pick the same subnet."""
     out = subprocess.run(["ip", "-j", "route", "show"], capture_output=True, text=True, check=True).stdout
     taken = [ipaddress.ip_network(r["dst"], strict=False) for r in json.loads(out or "[]")
              if r.get("dst") not in (None, "default")]
     chosen = []
     for variable, template in (("campaign_vpc_subnet", vpc_template), ("campaign_public_subnet", public_template)):
-        net = next(n for n in (ipaddress.ip_network(template.format(i)) for i in range(256))
+        net = next(n for n in (ipaddress.ip_network(template.format(i)) for i in range(first, 256))
                    if not any(n.overlaps(t) for t in taken))
         chosen += ["-e", f"{variable}={net}"]
     return chosen

@@ -73,7 +73,7 @@ def redact_url(url: str) -> str:
         return "<unparseable store url>"
     out = url
     if password is not None:
-        userinfo, _, hostinfo = parts.netloc.rpartition("@")
+        userinfo, _at, hostinfo = parts.netloc.rpartition("@")
         out = out.replace(f"//{parts.netloc}", f"//{userinfo.split(':', 1)[0]}:***@{hostinfo}", 1)
     return _PASSWORD_PARAM.sub(r"\1***", out)
 

@@ -186,7 +186,7 @@ class _Pool:
         self._closed = True
         while True:
             try:
-                conn, _ = self._idle.get_nowait()
+                conn, _since = self._idle.get_nowait()
             except queue.Empty:
                 return
             with contextlib.suppress(Exception):
@@ -524,7 +524,6 @@ class PostgresStore:
                          "standin_hidden = %s, version = %s, body = %s::jsonb WHERE id = %s",
                          (*_params(merged, hidden)[1:], existing["id"]))
             return "applied"
-
 
     # --- links ---------------------------------------------------------------------------------------
     def exists(self, mem_id: str) -> bool:

@@ -64,6 +64,8 @@ def test_the_campaign_stages_come_from_its_imports() -> None:
     assert stages == ["validate", "build", "provision", "deploy", "checks", "verdict"]
     assert ("checks", "Run the T4 scenarios from the client host") in plan
     assert plan[-1] == ("verdict", "Judge the campaign and tear down")
+    # the installed collection's aimemory.swarm.campaign has the same stages as the root file that imports it
+    assert stage_plan(str(ROOT / "playbooks" / "campaign.yml")) == plan
 
 
 def test_stages_checks_heartbeat_eta_and_verdict_from_fake_events(tmp_path: Path) -> None:
