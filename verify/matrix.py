@@ -31,7 +31,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("phase 1 (\u00d73)", "phase1-*"), ("phase 2", "phase2"), ("phase 3", "phase3"), ("phase 4", "phase4"),
 ]
 HEADER = ("| release | date | build: cold / cached | campaign wall time | "
-          + " | ".join(h for h, _ in COLUMNS) + " | verdict |")
+          + " | ".join(column[0] for column in COLUMNS) + " | verdict |")
 
 
 def _load(path: Path) -> Any:
@@ -122,8 +122,8 @@ def row(evidence_dir: Path, run: dict[str, Any] | None = None) -> dict[str, Any]
         "campaign_id": summary.get("campaign_id"),
         "evidence_dir": str(evidence_dir),
         "date": str(summary.get("completed_at") or "")[:10],
-        "wall_seconds": run.get("campaign_wall_seconds") or (round(sum(p.get("wall_seconds", 0) for p in plays), 1)
-                                                              if plays else None),
+        "wall_seconds": run.get("campaign_wall_seconds") or (
+            round(sum(p.get("wall_seconds", 0) for p in plays), 1) if plays else None),
         "wall_measured": "around the command" if run.get("campaign_wall_seconds") else "sum of the plays",
         "checks": columns,
         "verdict": verdict,
@@ -136,7 +136,7 @@ def row(evidence_dir: Path, run: dict[str, Any] | None = None) -> dict[str, Any]
 
 def matrix(dirs: list[Path], runs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     rows = [row(d, (runs or {}).get(d.name) or (runs or {}).get(str(d))) for d in dirs]
-    return {"schema": SCHEMA, "generated_at": now(), "columns": [h for h, _ in COLUMNS], "rows": rows}
+    return {"schema": SCHEMA, "generated_at": now(), "columns": [column[0] for column in COLUMNS], "rows": rows}
 
 
 def _cell_text(cell: dict[str, Any]) -> str:
@@ -164,7 +164,7 @@ def release_cell(r: dict[str, Any]) -> str:
 def markdown_row(r: dict[str, Any]) -> str:
     build = f"{_duration(r['build']['cold_seconds'])} / {_duration(r['build']['cached_seconds'])}"
     cells = [release_cell(r), r["date"], build, _duration(r["wall_seconds"])]
-    cells += [_cell_text(r["checks"][h]) for h, _ in COLUMNS]
+    cells += [_cell_text(r["checks"][column[0]]) for column in COLUMNS]
     cells.append(r["verdict"])
     return "| " + " | ".join(cells) + " |"
 

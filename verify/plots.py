@@ -138,8 +138,8 @@ def latency(data: dict[str, Any], prefix: str, check: str) -> str:
     with matplotlib.rc_context(RC):
         fig, (hist_ax, time_ax) = _figure(10, 3.4, 2)
         edges = data["histogram"]["edges_ms"]
-        for key, colour, label in (("acknowledged", OK, "acknowledged"), ("not_acknowledged", FAILED,
-                                                                           "not acknowledged")):
+        series = (("acknowledged", OK, "acknowledged"), ("not_acknowledged", FAILED, "not acknowledged"))
+        for key, colour, label in series:
             counts = data["histogram"][key]
             drawn = False
             for i, n in enumerate(counts):
@@ -191,8 +191,8 @@ def convergence(data: dict[str, Any], prefix: str, check: str) -> str:
                 ordered = sorted(r["ms"] for r in mine)
                 total = sum(1 for r in rows if r["node"] == node)  # never-seen writes keep the curve below 1
                 share = [(i + 1) / total for i in range(len(ordered))]
-                cdf_ax.step([max(v, 0.1) for v in ordered], share, where="post", color=colour, gid=f"m.cdf.{k}",
-                             label=_label(node))
+                cdf_ax.step([max(v, 0.1) for v in ordered], share, where="post", color=colour,
+                            gid=f"m.cdf.{k}", label=_label(node))
         never = [r for r in rows if r["ms"] is None]
         if never:
             scatter_ax.plot([r["acked_s"] for r in never], [top] * len(never), linestyle="none", marker="x",
@@ -274,7 +274,7 @@ def bounds(data: dict[str, Any], prefix: str, check: str) -> str:
             x += 0.5
         ax.axhline(1.0, color="#333", linewidth=1, label="judged: 1.0")
         ax.axhline(0.995, color="#333", linewidth=1, linestyle="--", label="ship-gate: 0.995")
-        positions = [i for i in _positions(data)]
+        positions = list(_positions(data))
         ax.set_xticks(positions, labels, rotation=45, ha="right", fontsize=7)
         ax.set_ylim(max(0.0, min(0.98, lowest - 0.02)), 1.01)
         ax.set_ylabel("min present / acknowledged")
@@ -286,7 +286,7 @@ def bounds(data: dict[str, Any], prefix: str, check: str) -> str:
 def _positions(data: dict[str, Any]) -> list[float]:
     out, x = [], 0.0
     for entry in data["classes"].values():
-        for _ in entry["cycles"]:
+        for _cycle in entry["cycles"]:
             out.append(x)
             x += 1
         x += 0.5

@@ -93,7 +93,7 @@ def payload(release: str, agent: str, body: dict[str, Any], created_at: str) -> 
                "created_at": _text(created_at), "content_sha256": _head(2, 32) + digest}
     if RELEASES[release]["scheme"] == "v1":
         entries["_dst"] = _text("ai-memory/write/v1")
-        keys = sorted(entries, key=lambda k: _text(k))
+        keys = sorted(entries, key=_text)
     else:
         keys = sorted(entries)
     return _head(5, len(keys)) + b"".join(_text(k) + entries[k] for k in keys)
