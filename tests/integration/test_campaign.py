@@ -142,8 +142,9 @@ def test_the_campaign_printed_its_progress(kept_swarm: str, request: pytest.Fixt
     for stage in ("validate", "build", "provision", "deploy", "checks", "verdict"):
         assert f"] {stage} started" in out, stage
     judged = [line for line in out.splitlines() if line.startswith("[checks ") and " ... " in line]
-    assert len(judged) == 11 and all(" ... PASS (" in line for line in judged), judged
-    assert any(line.startswith("[checks 11/11] ") for line in judged)
+    declared = len(summary(kept_swarm)["declared_checks"])  # 12: S1-S5, attestation, phase 1 x3, phases 2-4
+    assert len(judged) == declared == 12 and all(" ... PASS (" in line for line in judged), judged
+    assert any(line.startswith(f"[checks {declared}/{declared}] ") for line in judged)
     assert "[verdict] GREEN in " in out and f"evidence/{kept_swarm}/index.html" in out
     assert "still running: " in out  # the convergence polls and chaos cycles outlast the 15 s heartbeat
 
