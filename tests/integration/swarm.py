@@ -3,11 +3,13 @@ provider's leftovers by label, a campaign's summary."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +35,19 @@ def free_subnets(vpc_template: str, public_template: str, first: int = 0) -> lis
 
 
 def play(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook in its own process group: past ``timeout`` the whole group is killed (its forks and SSH
+    masters too: killing the leader alone left them running a campaign nobody waited for), then TimeoutExpired."""
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([str(PLAYBOOK), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    with subprocess.Popen([str(PLAYBOOK), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate(timeout=60)
+            raise subprocess.TimeoutExpired(proc.args, timeout, output=out, stderr=err) from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
