@@ -213,8 +213,12 @@ def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> di
             unexplained.remove(reason)
             known.append({"finding": by_check[check], "check": check, "reason": reason})
     seen = {k["finding"] for k in known}
+    # a finding the release shows on every campaign that meets it and did not show now: fixed, or the campaign no
+    # longer meets it (to be read); a race ("reproduced": "sometimes") may miss a campaign: said, not flagged
+    missing = [f for f in findings if f["id"] not in seen]
     return {"known": known, "unexplained": unexplained,
-            "not_reproduced": sorted(f["id"] for f in findings if f["id"] not in seen)}
+            "not_reproduced": sorted(f["id"] for f in missing if f.get("reproduced", "always") == "always"),
+            "not_seen_this_run": sorted(f["id"] for f in missing if f.get("reproduced", "always") != "always")}
 
 
 def posture_label(prov: dict[str, Any] | None) -> str | None:
