@@ -557,7 +557,10 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
                 left.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
         left.set(xlabel="N (peers)", ylabel="time to converge (ms)", title="Time to converge", xticks=ns)
         left.set_ylim(bottom=0)
-        left.legend(frameon=False)
+        if left.lines:
+            left.legend(frameon=False)
+        else:
+            left.text(0.5, 0.5, "not recorded", transform=left.transAxes, ha="center")
         for key, label in (("deploy_seconds", "deploy (PKI, nodes, PostgreSQL, client)"),
                            ("checks_seconds", "checks")):
             right.plot(ns, [r[key] for r in results], marker="o", label=label)
