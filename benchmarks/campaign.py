@@ -340,6 +340,7 @@ class MemorySampler:
     hosts: dict[str, HostPeak] = field(default_factory=dict)
     all_hosts_peak_bytes: int = 0
     controller_tree_peak_pss_bytes: int = 0
+    other_playbooks_max: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -358,20 +359,22 @@ class MemorySampler:
                 self.sample()
             self._stop.wait(self.interval)
 
-    def _machines(self, parents: dict[int, int]) -> dict[str, int]:
-        """{host name: nspawn pid} of this campaign's running hosts."""
+    def _scan(self, parents: dict[int, int]) -> tuple[dict[str, int], set[int]]:
+        """({machine: nspawn pid} of this campaign's running hosts, pids of every ansible-playbook process)."""
         prefix = f"aimem-{short_id(self.campaign_id)}-".encode()
-        found = {}
+        found, playbooks = {}, set()
         for pid in parents:
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
+            if any(a.endswith(b"ansible-playbook") for a in argv[:2]):
+                playbooks.add(pid)
             if argv and argv[0].endswith(b"systemd-nspawn") and b"-M" in argv[:-1]:
                 machine = argv[argv.index(b"-M") + 1]
                 if machine.startswith(prefix):
                     found[machine.decode()] = pid
-        return found
+        return found, playbooks
 
     def sample(self) -> None:
         parents = _parents()
@@ -380,7 +383,8 @@ class MemorySampler:
             children.setdefault(parent, []).append(pid)
         total = 0
         in_hosts: set[int] = set()
-        for machine, nspawn in self._machines(parents).items():
+        machines, playbooks = self._scan(parents)
+        for machine, nspawn in machines.items():
             name = machine.split("-", 2)[2]
             peak = self.hosts.setdefault(name, HostPeak())
             pids = _descendants(nspawn, children)
@@ -401,6 +405,9 @@ class MemorySampler:
             total += now
         self.all_hosts_peak_bytes = max(self.all_hosts_peak_bytes, total)
         controller = [p for p in _descendants(self.controller_pid, children) if p not in in_hosts]
+        # another campaign's ansible-playbook (its own, and its forks, are this campaign's tree)
+        self.other_playbooks_max = max(self.other_playbooks_max,
+                                       len(playbooks - {self.controller_pid, *controller}))
         self.controller_tree_peak_pss_bytes = max(self.controller_tree_peak_pss_bytes,
                                                   _pss_rss([self.controller_pid, *controller])[0])
 
@@ -484,7 +491,7 @@ def run_campaign(n: int, args: argparse.Namespace, extra: list[str]) -> dict[str
         plays_file.parent.rmdir()
     return {**context, "rc": rc, "command_seconds": round(total, 3),
             "ended_at": datetime.fromtimestamp(ended, UTC).isoformat(timespec="seconds"),
-            "evidence_dir": str(evidence), **figures,
+            "evidence_dir": str(evidence), "other_playbooks_max_during_run": sampler.other_playbooks_max, **figures,
             "memory": {
                 "controller_peak_rss_bytes": controller_maxrss,
                 "controller_peak_rss_note": "the largest single process of the campaign's process tree on the "
@@ -505,8 +512,9 @@ def report(result: dict[str, Any]) -> list[str]:
     verdict = {True: "GREEN", False: "RED"}.get(result.get("overall_pass"), "NO VERDICT")
     lines = [f"N={n} W={result['quorum_writes']} sut={result['sut']} ({result['campaign_id']}): {verdict}, "
              f"rc {result['rc']}, image {'warm' if result['image_warm'] else 'cold'}, "
-             f"{result['other_playbooks_at_start']} other ansible-playbook process(es) at start, "
-             f"load {result['load_average_at_start'][0]}"]
+             f"{result['other_playbooks_at_start']} other ansible-playbook process(es) at start and up to "
+             f"{result.get('other_playbooks_max_during_run', '?')} during the run, "
+             f"load {result['load_average_at_start'][0]} at start"]
     stages = result["stages_seconds"]
     lines += [f"  {stage:<20} {stages.get(stage, 0.0):8.1f} s" for stage in (*STAGES, "other")
               if stage in STAGES or stages.get(stage)]
