@@ -244,3 +244,16 @@ def test_report_and_plot(evidence: Path, tmp_path: Path) -> None:
     svg = tmp_path / "bench.svg"
     bench.plot([result, {**result, "peers": 5, "deploy_seconds": 150.0}], svg)
     assert svg.read_text().lstrip().startswith("<?xml") and "Time to converge" in svg.read_text()
+
+
+def test_descendants_and_a_sampler_that_finds_no_host() -> None:
+    children = {1: [2, 3], 2: [4], 4: [5], 9: [10]}
+    assert sorted(bench._descendants(1, children)) == [2, 3, 4, 5]
+    assert bench._descendants(7, children) == []
+    # a campaign with no running host (this reads /proc, boots nothing): no host, this process's memory only
+    sampler = bench.MemorySampler("bench-none-0", controller_pid=bench.os.getpid(), deadline=0.0)
+    sampler.sample()
+    assert sampler.hosts == {} and sampler.all_hosts_peak_bytes == 0
+    assert sampler.controller_tree_peak_pss_bytes > 0
+    sampler.start()  # past its deadline: the thread ends at once
+    sampler.stop()
