@@ -69,7 +69,7 @@ def kept_swarm() -> Iterator[str]:
         # a deadline, not a time target (benchmarks/ measure): on two cores beside the real campaign's test. Inside
         # the try: a campaign past its deadline still has its kept swarm torn down (it once was not, and ran on)
         result = play("campaign.yml", "-e", f"campaign_id={CAMPAIGN}", "-e", "campaign_keep=true", *SUBNETS,
-                      *STANDIN, timeout=1800)
+                      *STANDIN, timeout=3000)
         PROGRESS["green"] = result.stdout
         assert result.returncode == 0, result.stdout[-6000:]
         yield CAMPAIGN

@@ -105,6 +105,22 @@ def test_s1_quorum_write_green(run_module: Runner, pki: PKI, cluster: FakeCluste
     controller_agrees(ev["evidence"])
 
 
+def test_once_converged_a_bounded_sample_is_read_by_id_the_same_ids_on_every_node(
+        run_module: Runner, pki: PKI, cluster: FakeCluster, tmp_path: Path) -> None:
+    hist = str(tmp_path / "s1.jsonl")
+    conv = s1(run_module, pki, cluster, hist, deadline=10, confirm_sample=2)
+    assert conv["converged"] and conv["required"] == 5
+    gets = [op for op in read_history(hist)[0] if op["f"] == "get"]
+    ids = {n: sorted(op["value"]["id"] for op in gets if op["node"] == n) for n in NODES}
+    assert all(len(v) == 2 for v in ids.values()) and len({tuple(v) for v in ids.values()}) == 1, ids
+    # chosen by the hash of the id: the same sample whoever asks, and all ids when the sample is 0
+    from ansible_collections.aimemory.swarm.plugins.modules.memory_convergence import confirm_sample
+
+    writes = [type("W", (), {"id": f"id-{i}"})() for i in range(10)]
+    assert [w.id for w in confirm_sample(writes, 3)] == [w.id for w in confirm_sample(list(reversed(writes)), 3)]
+    assert len(confirm_sample(writes, 0)) == 10 and len(confirm_sample(writes, 3)) == 3
+
+
 @pytest.mark.parametrize(("fault", "cause"), [("drop_fanout", "missing"), ("phantom_ack", "phantom ack")])
 def test_s1_red_on_faults(run_module: Runner, pki: PKI, make_cluster: Any, tmp_path: Path, fault: str,
                           cause: str) -> None:
