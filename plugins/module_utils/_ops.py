@@ -163,8 +163,8 @@ class Write:
 
     @property
     def kept(self) -> bool:
-        """A 503 quorum_not_met: the contract keeps the leader's local commit."""
-        return self.status == 503 and self.body.get("error") == "quorum_not_met"
+        """A quorum shortfall whose local commit the leader keeps (``is_shortfall``)."""
+        return is_shortfall(self.status, self.body)
 
     @property
     def scope(self) -> str | None:
@@ -176,6 +176,15 @@ class Write:
 
     def label(self) -> str:
         return self.title
+
+
+def is_shortfall(status: int | None, body: dict[str, Any]) -> bool:
+    """Whether an answer says "committed here, quorum not met", in either shape a release gives it: 503
+    ``{"error": "quorum_not_met", ...}`` (0.7) or 202 ``{"quorum_met": false, "durability": "local", ...}`` (0.8.1
+    on). Never an acknowledgement; which shape a release must give is the checkers' concern (``_releases.py``)."""
+    if status == 503:
+        return body.get("error") == "quorum_not_met"
+    return status == 202 and body.get("quorum_met") is False
 
 
 def pair_writes(ops: list[dict[str, Any]]) -> tuple[list[Write], list[str]]:
@@ -348,10 +357,12 @@ def live_nodes(ops: list[dict[str, Any]], nodes: list[str], before_index: int) -
     return [n for n in nodes if n not in down]
 
 
-def fingerprint(found: Any) -> tuple[str, str | None, str | None] | None:
-    """(title, intent digest, replicated-record digest) of a memory a read saw (older histories: no third)."""
+def fingerprint(found: Any) -> tuple[str, str | None, str | None, str | None] | None:
+    """(title, intent digest, replicated-record digest, vector-clock digest) of a memory a read saw (older
+    histories: no third or fourth)."""
     if isinstance(found, (list, tuple)) and len(found) >= 2:
-        return str(found[0]), found[1], (found[2] if len(found) > 2 else None)
+        return (str(found[0]), found[1], (found[2] if len(found) > 2 else None),
+                (found[3] if len(found) > 3 else None))
     return None
 
 
@@ -360,7 +371,7 @@ class Snapshots:
 
     def __init__(self, ops: list[dict[str, Any]]) -> None:
         self._by_index = {op.get("index"): op for op in ops if op.get("f") == READ_F}
-        self._cache: dict[Any, dict[str, tuple[str, str | None, str | None]] | None] = {}
+        self._cache: dict[Any, dict[str, tuple[str, str | None, str | None, str | None]] | None] = {}
         self.problems: list[str] = []
 
     def add(self, op: dict[str, Any]) -> None:
@@ -368,13 +379,13 @@ class Snapshots:
         if op.get("f") == READ_F:
             self._by_index[op.get("index")] = op
 
-    def of(self, op: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]] | None:
+    def of(self, op: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None, str | None]] | None:
         key = op.get("index")
         if key in self._cache:
             return self._cache[key]
         self._cache[key] = None  # guards reference cycles
         value = op.get("value") if isinstance(op.get("value"), dict) else {}
-        result: dict[str, tuple[str, str | None, str | None]] | None = None
+        result: dict[str, tuple[str, str | None, str | None, str | None]] | None = None
         if "unchanged_since" in value:
             ref = self._by_index.get(value["unchanged_since"])
             if ref is None or int(value["unchanged_since"]) >= int(key if key is not None else -1) \
@@ -392,6 +403,6 @@ class Snapshots:
                 if value.get("key") == "id":
                     result[str(k)] = fp
                 else:  # older histories: {title: [id, digest]}
-                    result[fp[0]] = (str(k), fp[1], None)
+                    result[fp[0]] = (str(k), fp[1], None, None)
         self._cache[key] = result
         return result

@@ -141,6 +141,25 @@ ATTESTATION_NOT_RELAYED = {
                "metadata.write_signature gets \"agent_attested\" on every node whose binding holds the key.",
 }
 
+VERSION_VECTOR_WRITER_ONLY = {
+    "id": "version-vector-on-the-writer-only",
+    "check": "*",
+    "matches": [["whose nodes hold different records, differing in metadata.version_vector:"]],
+    "summary": "Every memory's per-memory vector clock (metadata.version_vector, #1757) is stamped only on the node "
+               "that took the write: db::insert stamps a clone of the metadata after the quorum fan-out copy was "
+               "taken, and the receive paths must not stamp (src/storage/mod.rs, src/models/crdt_merge.rs), so the "
+               "peers hold the memory without the clock and the replicas of every memory disagree in its metadata, "
+               "although src/models/crdt_merge.rs says the clock must join by per-peer max.",
+}
+
+# How a node answers a write it committed locally but could not replicate to W nodes (both keep the local write):
+# ``status``, ``retry_after`` (the header, None: not required), the body's exact ``keys``, the ``marker`` values
+# that say "quorum not met", and the key holding the acks counted (local commit included)
+SHORTFALL_503 = {"status": 503, "retry_after": "2", "keys": ["error", "got", "needed", "reason"],
+                 "marker": {"error": "quorum_not_met"}, "acks_key": "got"}
+SHORTFALL_202 = {"status": 202, "retry_after": None, "keys": ["acks", "durability", "needed", "quorum_met", "reason"],
+                 "marker": {"quorum_met": False, "durability": "local"}, "acks_key": "acks"}
+
 # the environment variable of the write-attestation posture (0.7: "1" requires it; 0.9+: tri-state, "0" opts out)
 ATTESTATION_ENV = "AI_MEMORY_REQUIRE_AGENT_ATTESTATION"
 POSTURES = ("attested", "permissive")
@@ -161,6 +180,8 @@ RELEASES: dict[str, dict[str, Any]] = {
         "cross_backend_time_precision": "microsecond",
         # scopes of another agent's memory a reader sees (src/storage/mod.rs is_visible: every non-private scope)
         "cross_agent_scopes": ["team", "unit", "org", "collective"],
+        # the v0.7 contract §3.7 and the release's handlers: 503, Retry-After: 2, {error, got, needed, reason}
+        "quorum_shortfall": SHORTFALL_503,
         "known_findings": [DEFAULT_TIER_OFFLINE, DELETE_UNDONE, UPDATE_PRIORITY_KEPT, CATCHUP_CONFIDENCE_SOURCE],
     },
     "0.10.0": {
@@ -180,7 +201,10 @@ RELEASES: dict[str, dict[str, Any]] = {
         # src/visibility.rs (#1921, 0.9.0): team/unit/org are visible only within the reader's namespace subtree
         # (its agent id is its namespace prefix), private to the owner; only collective is seen across agents
         "cross_agent_scopes": ["collective"],
-        "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED],
+        # src/handlers/parity.rs under_replicated_response (v0.8.1 W3): the local write is durable, so 202 Accepted
+        # with {quorum_met: false, acks, needed, reason, durability: "local"}, no Retry-After
+        "quorum_shortfall": SHORTFALL_202,
+        "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED, VERSION_VECTOR_WRITER_ONLY],
     },
 }
 
@@ -204,7 +228,8 @@ def expectations(version_output: str) -> dict[str, Any]:
     if known is None:
         return {"release": release, "source": "reported by the binary", "schema_version": None,
                 "mcp_profiles": {}, "http_write_attestation": None, "http_write_signature": None,
-                "cross_backend_time_precision": "microsecond", "cross_agent_scopes": None, "known_findings": []}
+                "cross_backend_time_precision": "microsecond", "cross_agent_scopes": None,
+                "quorum_shortfall": None, "known_findings": []}
     if STANDIN_MARK in version_output:
         # the stand-in speaks the release's interface but does not imitate its findings (docs/standin.md): a red
         # of a stand-in campaign is never excused as a known finding of the real product

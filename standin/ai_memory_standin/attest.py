@@ -2,9 +2,9 @@
 
 The stand-in is ai-memory 0.7.0 unless ``AI_MEMORY_STANDIN_RELEASE`` (or, when that is unset, the host-wide file
 ``/etc/ai-memory/standin-release``, so the CLI and the daemon on a host agree) names another release it knows how to
-impersonate. Only the write-attestation gate and the version it reports follow the release; the rest of the
-contract stays the v0.7 stand-in's (a campaign of the stand-in as 0.10.0 exercises the attestation scenario and the
-signed write paths, not 0.10.0's schema or MCP tools).
+impersonate. Only the write-attestation gate, the quorum shortfall's answer and the version it reports follow the
+release; the rest of the contract stays the v0.7 stand-in's (a campaign of the stand-in as 0.10.0 exercises the
+attestation scenario, the signed write paths and the 202 shortfall, not 0.10.0's schema or MCP tools).
 
 - 0.7.0: ``ai-memory/write/v0`` (the six fields in lexical key order); the gate requires attestation only with
   ``AI_MEMORY_REQUIRE_AGENT_ATTESTATION`` = 1/true; a relayed memory keeps the leader's level.
@@ -37,8 +37,11 @@ REQUIRE_ENV = "AI_MEMORY_REQUIRE_AGENT_ATTESTATION"
 REGISTRY = "_agents"
 FRESHNESS_S = 300
 RELEASES: dict[str, dict[str, Any]] = {
-    "0.7.0": {"scheme": "v0", "required_by_default": False, "tri_state": False, "reverify_relayed": False},
-    "0.10.0": {"scheme": "v1", "required_by_default": True, "tri_state": True, "reverify_relayed": True},
+    "0.7.0": {"scheme": "v0", "required_by_default": False, "tri_state": False, "reverify_relayed": False,
+              "shortfall_accepted": False},
+    # 0.8.1 on: a write committed locally without quorum is 202 {quorum_met: false, ...} (handlers/parity.rs)
+    "0.10.0": {"scheme": "v1", "required_by_default": True, "tri_state": True, "reverify_relayed": True,
+               "shortfall_accepted": True},
 }
 
 

@@ -125,8 +125,9 @@ class App:
             self.quota[key] += 1
 
     def replicate(self, body: dict[str, Any], mem_id: str | None, retry: bool = True) -> dict[str, Any]:
-        """Fan out a committed change; raise the 503 quorum shortfall unless W acks arrived. ``retry``: a failed
-        push goes to the DLQ (memories); links are pushed once, never queued, as the real does."""
+        """Fan out a committed change; raise the quorum shortfall (the impersonated release's) unless W acks
+        arrived. ``retry``: a failed push goes to the DLQ (memories); links are pushed once, never queued, as the real
+        does."""
         if self.fed is None:
             return {}
         got, reason = self.fed.replicate(body, mem_id, retry=retry)
@@ -134,6 +135,9 @@ class App:
             return {"quorum_acks": got}
         if "ack_without_quorum" in self.faults:
             return {"quorum_acks": got}  # FAULT: 201 although the quorum was not met
+        if attest.RELEASES[self.release]["shortfall_accepted"]:  # 0.8.1 on: the local write is durable
+            raise HttpError(202, {"quorum_met": False, "acks": got, "needed": self.fed.w, "reason": reason,
+                                  "durability": "local"})
         raise HttpError(503, {"error": "quorum_not_met", "got": got, "needed": self.fed.w, "reason": reason},
                         {"Retry-After": "2"})
 

@@ -41,6 +41,18 @@ def test_shortfall_is_503_with_exact_body_and_local_write_kept(cluster: Cluster)
     assert [m["title"] for m in listed["memories"]] == ["s2"]
 
 
+def test_as_0_10_0_the_shortfall_is_202_with_the_replication_state(make_cluster) -> None:  # type: ignore[no-untyped-def]
+    # 0.8.1 on (src/handlers/parity.rs under_replicated_response): the local write is durable, so 202
+    cluster = make_cluster(env={"AI_MEMORY_STANDIN_RELEASE": "0.10.0", "AI_MEMORY_REQUIRE_AGENT_ATTESTATION": "0"})
+    for node in cluster.nodes[1:]:
+        node.stop(signal.SIGKILL)
+    resp = write(cluster.nodes[0], "s2")
+    assert resp.status == 202 and "retry-after" not in resp.headers
+    assert resp.body == {"quorum_met": False, "acks": 1, "needed": 2, "reason": "timeout", "durability": "local"}
+    listed = cluster.nodes[0].request("GET", "/api/v1/memories?namespace=t").body
+    assert [m["title"] for m in listed["memories"]] == ["s2"]
+
+
 def test_paused_peers_give_unreachable(make_cluster) -> None:  # type: ignore[no-untyped-def]
     cluster = make_cluster(timeout_ms=600)
     for node in cluster.nodes[1:]:

@@ -16,7 +16,8 @@ did not run):
 - ``kill_primary_mid_write``: a ``kill`` of the primary while writes are in flight (a write invoked before the kill
   took effect and cut by it), then a ``restart``; reconciliation is judged after the restart.
 - ``partition_minority``: ``partition`` of one node from the others and ``heal``; writes through every node during
-  the partition: those through the isolated node must be refused for lack of quorum (503 ``quorum_not_met``),
+  the partition: those through the isolated node must be refused for lack of quorum (the release's shortfall
+  answer, ``quorum.shortfall_problems``: 0.7's 503 ``quorum_not_met``, 0.8.1 on 202 ``quorum_met: false``),
   those through the majority acknowledged.
 - ``drop_random_acks``: ``pause`` (SIGSTOP) of one peer and ``resume``, with writes acknowledged while it was
   paused (its acks are lost to the leaders' deadline).
@@ -36,6 +37,11 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._checker.convergenc
     select_writes,
 )
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.ops import figure, observation_problem
+from ansible_collections.aimemory.swarm.plugins.module_utils._checker.quorum import (
+    describe,
+    shortfall_contract,
+    shortfall_problems,
+)
 from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     NEMESIS,
     event_nodes,
@@ -106,14 +112,15 @@ def _fault_problems(klass: str, window: list[dict[str, Any]], writes: list[Any],
         minority = [w for w in during if w.node in hit]
         majority = [w for w in during if w.node not in hit]
         wrong = [f"{w.title}={w.status if w.status is not None else w.type}" for w in minority
-                 if not (w.status == 503 and w.body.get("error") == "quorum_not_met")]
+                 if shortfall_problems(w, int(params["w"]), len(hit), shortfall_contract(params, w.status))]
         facts.update({"writes_to_minority": len(minority), "minority_refused": len(minority) - len(wrong),
                       "majority_acknowledged": sum(1 for w in majority if w.type == "ok")})
         if not minority:
             reasons.append("no write went to the isolated node during the partition")
         if wrong:
-            reasons.append(f"{len(wrong)} of {len(minority)} write(s) to the isolated node not refused with 503 "
-                           f"quorum_not_met: {examples(wrong)}")
+            reasons.append(f"{len(wrong)} of {len(minority)} write(s) to the isolated node not answered with the "
+                           f"release's quorum shortfall ({describe(shortfall_contract(params, None))}): "
+                           f"{examples(wrong)}")
         if not any(w.type == "ok" for w in majority):
             reasons.append("no write through the majority was acknowledged during the partition")
     elif klass == "drop_random_acks":

@@ -39,7 +39,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     pair_writes,
     time_ns,
 )
-from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import agreement, differing
+from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import CLOCK_KEY, agreement, differing
 
 PRESENT, MISSING, CORRUPTED, DIVERGED, UNREAD = "present", "missing", "corrupted", "diverged", "unread"
 ANCHOR_EVENTS = ("heal", "restart", "start")
@@ -52,7 +52,7 @@ def examples(items: list[str]) -> str:
 
 
 # a runtime alias (not an annotation): Optional, since `str | None` is evaluated on the module's oldest Pythons
-FP = tuple[str, Optional[str], Optional[str]]  # noqa: UP045
+FP = tuple[str, Optional[str], Optional[str], Optional[str]]  # noqa: UP045
 
 
 class _Node:
@@ -162,6 +162,21 @@ class SetFull:
         return None if snap is None else len(snap)
 
 
+def _disagreement(seen: dict[str, FP], records: dict[str, dict[str, Any]]) -> list[str]:
+    """The fields in which the nodes' latest observations of one memory differ ([] when they agree): named from
+    the whole records when every node's was read, else "fields not read"; a vector clock that differs is named
+    from its own digest (records.py), read or not."""
+    if len({fp[2] for fp in seen.values()}) < 2 and len({fp[3] for fp in seen.values()}) < 2:
+        return []
+    named = agreement(records) if len(records) == len(seen) > 1 else []
+    if named:
+        return named
+    fields = ["fields not read"] if len({fp[2] for fp in seen.values()}) > 1 else []
+    if len({fp[3] for fp in seen.values()}) > 1:
+        fields.append(f"metadata.{CLOCK_KEY}")
+    return fields
+
+
 def _same(fp: FP, w: Write) -> bool:
     return fp[0] == w.title and w.holds(fp[1])
 
@@ -259,11 +274,11 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
 
     disagree = []
     for w in live:
-        seen = {n: fp[2] for n in nodes if w.id and (fp := sf.observed(n, w.id)) is not None and fp[2]}
-        if len(set(seen.values())) > 1:
-            records = {n: r for n in nodes if (r := sf.record(n, str(w.id))) is not None}
-            disagree.append({"id": w.id, "title": w.title, "nodes": sorted(seen),
-                             "fields": agreement(records) if len(records) > 1 else []})
+        seen = {n: fp for n in nodes if w.id and (fp := sf.observed(n, w.id)) is not None and fp[2]}
+        records = {n: r for n in seen if (r := sf.record(n, str(w.id))) is not None}
+        fields = _disagreement(seen, records)
+        if fields:
+            disagree.append({"id": w.id, "title": w.title, "nodes": sorted(seen), "fields": fields})
     unread = [n for n in nodes if n not in sf.read_nodes()]
     where = f" {label}" if label else ""
     reasons: list[str] = list(snapshots.problems)
@@ -286,7 +301,7 @@ def judge(ops: list[dict[str, Any]], nodes: list[str], required: list[Write], *,
                        + examples([f"{x['title']}@{x['node']}" for x in resurrected]))
     split_by: dict[str, list[dict[str, Any]]] = {}
     for x in disagree:  # one reason per set of differing fields (a known finding names exactly one set)
-        split_by.setdefault(", ".join(x["fields"]) or "fields not read", []).append(x)
+        split_by.setdefault(", ".join(x["fields"]), []).append(x)
     for fields, group in sorted(split_by.items()):
         reasons.append(f"{len(group)} write(s){where} whose nodes hold different records, differing in {fields}: "
                        + examples([f"{x['title']} on {', '.join(x['nodes'])}" for x in group]))

@@ -2,10 +2,13 @@
 """Quorum checkers: S1 (quorum write) and S2 (quorum shortfall), contract §3.7.
 
 N = 1 + peers, W = ``--quorum-writes``; the local commit counts as 1 of W. Success is 201 with
-``W <= quorum_acks <= live nodes``; a shortfall is 503, ``Retry-After: 2``, body exactly
-``{"error": "quorum_not_met", "got": <W, "needed": W, "reason": "timeout"|"unreachable"}``, and the leader keeps
-the local write. Which nodes were live at each write comes from the nemesis ops (stop/kill, start/restart) of the
-same history, so a ``quorum_acks`` larger than the live nodes is a phantom ack.
+``W <= quorum_acks <= live nodes``; a shortfall is answered in the release's shape (``params["shortfall"]``, from
+the release table ``_releases.py``; the v0.7 contract's when not given): 0.7 says 503, ``Retry-After: 2``, body
+exactly ``{"error": "quorum_not_met", "got": <W, "needed": W, "reason": "timeout"|"unreachable"}``; 0.8.1 on say
+202, body exactly ``{"quorum_met": false, "acks": <W, "needed": W, "reason": ..., "durability": "local"}``; an
+unknown release (``shortfall: null``) may give either, exactly. In every shape the leader keeps the local write.
+Which nodes were live at each write comes from the nemesis ops (stop/kill, start/restart) of the same history, so
+a ``quorum_acks`` larger than the live nodes is a phantom ack.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._ops import (
     outcome_text,
     pair_mutations,
 )
+from ansible_collections.aimemory.swarm.plugins.module_utils._releases import SHORTFALL_202, SHORTFALL_503
 
-SHORTFALL_KEYS = {"error", "got", "needed", "reason"}
 SHORTFALL_REASONS = ("timeout", "unreachable")
 
 
@@ -138,30 +141,50 @@ def quorum_write(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[str,
             "replicated_observations": replicated_observations(result, acked, nodes), **result}
 
 
-def _shortfall_problems(w: Write, quorum: int, live: int) -> list[str]:
+def shortfall_contract(params: dict[str, Any], status: int | None) -> dict[str, Any]:
+    """The shortfall answer a write must match: the declared one (``params["shortfall"]``), the v0.7 contract's
+    when none is declared, the known shape of the answer's status when the release is unknown (declared null)."""
+    if "shortfall" not in params:
+        return SHORTFALL_503
+    declared = params["shortfall"]
+    if isinstance(declared, dict):
+        return declared
+    return SHORTFALL_202 if status == SHORTFALL_202["status"] else SHORTFALL_503
+
+
+def describe(contract: dict[str, Any]) -> str:
+    marker = ", ".join(f"{k}={v!r}" for k, v in contract["marker"].items())
+    return f"{contract['status']} ({marker})"
+
+
+def shortfall_problems(w: Write, quorum: int, live: int, contract: dict[str, Any]) -> list[str]:
+    """Why a write made without a reachable quorum was not answered as ``contract`` says (``_releases.py``)."""
     if w.completion is None:
         return ["never completed (outcome unknown)"]
+    expected = describe(contract)
     if w.status == 201:
         return [f"201 with quorum_acks {w.acks} while only {live} of the W={quorum} needed node(s) were live "
-                "(acknowledged without quorum); expected 503 quorum_not_met"]
+                f"(acknowledged without quorum); expected {expected}"]
     problems = []
-    if w.status != 503:
-        problems.append(f"expected 503 quorum_not_met, got {outcome_text(w.completion)}")
+    if w.status != contract["status"]:
+        problems.append(f"expected {expected}, got {outcome_text(w.completion)}")
     retry_after = header(w.completion, "Retry-After")
-    if retry_after != "2":
-        problems.append(f"Retry-After {retry_after!r}, expected '2'")
+    if contract.get("retry_after") is not None and retry_after != contract["retry_after"]:
+        problems.append(f"Retry-After {retry_after!r}, expected {contract['retry_after']!r}")
     body = w.body
-    if set(body) != SHORTFALL_KEYS:
-        problems.append(f"body keys {sorted(body)}, expected exactly {sorted(SHORTFALL_KEYS)}")
-    if body.get("error") != "quorum_not_met":
-        problems.append(f"body error {body.get('error')!r}, expected 'quorum_not_met'")
+    if set(body) != set(contract["keys"]):
+        problems.append(f"body keys {sorted(body)}, expected exactly {sorted(contract['keys'])}")
+    for key, value in contract["marker"].items():
+        if body.get(key) != value or type(body.get(key)) is not type(value):
+            problems.append(f"body {key} {body.get(key)!r}, expected {value!r}")
     if as_int(body.get("needed")) != quorum:
         problems.append(f"body needed {body.get('needed')!r}, expected W={quorum}")
-    got = as_int(body.get("got"))
+    key = contract["acks_key"]
+    got = as_int(body.get(key))
     if got is None or not got < quorum:
-        problems.append(f"body got {body.get('got')!r}, expected an integer < W={quorum}")
+        problems.append(f"body {key} {body.get(key)!r}, expected an integer < W={quorum}")
     elif got > live:
-        problems.append(f"body got {got} > {live} live node(s) (phantom ack)")
+        problems.append(f"body {key} {got} > {live} live node(s) (phantom ack)")
     if body.get("reason") not in SHORTFALL_REASONS:
         problems.append(f"body reason {body.get('reason')!r}, expected one of {list(SHORTFALL_REASONS)}")
     return problems
@@ -229,10 +252,10 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
         reasons.append("the stopped peers were not restarted after the writes: catch-up was never exercised")
         last_restart = None
 
-    # 1. the shortfall: exact 503 answers
+    # 1. the shortfall: answered exactly in the release's shape
     exact, wrong = 0, []
     for w in shortfall:
-        probs = _shortfall_problems(w, quorum, len(live(w)))
+        probs = shortfall_problems(w, quorum, len(live(w)), shortfall_contract(params, w.status))
         if probs:
             wrong.append(f"{w.title}: " + "; ".join(probs))
         else:
@@ -255,7 +278,7 @@ def quorum_shortfall(ops: list[dict[str, Any]], params: dict[str, Any]) -> dict[
             reasons.append(f"the leader {leader} was not read after the shortfall writes and before the restart")
         elif kept_on_leader < len(kept):
             missing = [w.title for i, w in enumerate(kept) if states[i] != "present"]
-            reasons.append(f"{len(missing)} 503 write(s) not kept on the leader {leader} "
+            reasons.append(f"{len(missing)} shortfall write(s) not kept on the leader {leader} "
                            f"(the contract keeps the local write): {examples(missing)}")
 
     # 3. one peer down: 201 with W <= acks <= live, and on every live node

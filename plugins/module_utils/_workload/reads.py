@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ansible_collections.aimemory.swarm.plugins.module_utils._endpoint import Endpoint, Response
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import (
+    clock_digest,
     intent_digest,
     replicated_digest,
 )
@@ -43,13 +44,15 @@ class NamespaceRead:
         return self.memories is not None
 
     def found(self) -> dict[str, list[Any]]:
-        """``{id: [title, intent digest, replicated digest]}``: what the history records of this read."""
+        """``{id: [title, intent digest, replicated digest, clock digest]}``: what the history records of this
+        read."""
         return {mid: fingerprint(mem) for mid, mem in sorted((self.memories or {}).items())}
 
 
 def fingerprint(memory: dict[str, Any]) -> list[Any]:
-    """[title, digest of the client-chosen fields, digest of the whole replicated record] (records.py)."""
-    return [str(memory.get("title", "")), intent_digest(memory), replicated_digest(memory)]
+    """[title, digest of the client-chosen fields, digest of the replicated record but its vector clock, digest of
+    the vector clock or None] (records.py)."""
+    return [str(memory.get("title", "")), intent_digest(memory), replicated_digest(memory), clock_digest(memory)]
 
 
 def read_namespace(client: Endpoint, namespace: str, limit: int = LIMIT, max_pages: int = MAX_PAGES,

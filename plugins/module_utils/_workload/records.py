@@ -7,7 +7,10 @@ intent than the last acknowledged write of it says so, field by field.
 
 *Replicated record*: everything the API returns except the node-local access statistics (``access_count``,
 ``last_accessed_at``): ai-memory replicates the whole row, server-stamped times and the ``version`` counter
-included, so every node must hold the same replicated record of a memory.
+included, so every node must hold the same replicated record of a memory. A record's vector clock
+(``metadata.version_vector``, 0.10.0 on: ``src/models/crdt_merge.rs``) is digested apart from the rest
+(``clock_digest``): a list read then tells a disagreement of clocks alone from one of content, and names it, without
+reading every record by id; ``agreement`` names metadata keys one by one (``metadata.version_vector``).
 
 ``Varied`` generates the writes of a workload from a seed (tags, metadata, priorities, tiers, scopes, namespaces,
 agents), so a failing run can be replayed with the seed the evidence records.
@@ -56,12 +59,26 @@ def intent_digest(record: dict[str, Any]) -> str:
     return short_hash(intent_fields(record))
 
 
+CLOCK_KEY = "version_vector"  # in metadata
+
+
 def replicated(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in LOCAL_FIELDS}
 
 
 def replicated_digest(record: dict[str, Any]) -> str:
-    return short_hash(replicated(record))
+    """Digest of the replicated record without its vector clock (``clock_digest`` holds that)."""
+    rows = replicated(record)
+    meta = rows.get("metadata")
+    if isinstance(meta, dict) and CLOCK_KEY in meta:
+        rows["metadata"] = {k: v for k, v in meta.items() if k != CLOCK_KEY}
+    return short_hash(rows)
+
+
+def clock_digest(record: dict[str, Any]) -> str | None:
+    """Digest of the record's vector clock (``metadata.version_vector``); None when it has none."""
+    meta = record.get("metadata")
+    return short_hash(meta[CLOCK_KEY]) if isinstance(meta, dict) and CLOCK_KEY in meta else None
 
 
 def differing(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
@@ -71,12 +88,23 @@ def differing(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
 
 
 def agreement(records: dict[str, dict[str, Any]]) -> list[str]:
-    """Replicated fields in which the nodes' records of one memory disagree ({node: record})."""
+    """Replicated fields in which the nodes' records of one memory disagree ({node: record}); metadata by key
+    (``metadata.version_vector``)."""
     if len(records) < 2:
         return []
     rows = [replicated(r) for r in records.values()]
     keys = sorted({k for r in rows for k in r})
-    return [k for k in keys if len({_canon(r.get(k)) for r in rows}) > 1]
+    fields = []
+    for key in keys:
+        values = [r.get(key) for r in rows]
+        if len({_canon(v) for v in values}) < 2:
+            continue
+        if key == "metadata" and all(isinstance(v, dict) for v in values):  # name the metadata keys
+            sub = sorted({k for v in values for k in v})
+            fields += [f"metadata.{k}" for k in sub if len({_canon(v.get(k)) for v in values}) > 1]
+        else:
+            fields.append(key)
+    return fields
 
 
 class Varied:

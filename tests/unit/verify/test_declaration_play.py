@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.aimemory.swarm.plugins.module_utils._releases import SHORTFALL_202
 
 from verify import __main__ as cli
 
@@ -47,7 +48,8 @@ def declare(tmp: Path, checks: list[str], w: int = 2) -> tuple[int, str]:
     (tmp / "play.yml").write_text(PLAY)
     variables: dict[str, Any] = {
         "campaign": {"checks": checks, "w": w, "n": 4, "evidence_dir": str(tmp / "evidence" / "c-run1")},
-        "campaign_expect": {"schema_version": 57, "mcp_profiles": {"core": ["memory_store", "memory_recall"]}},
+        "campaign_expect": {"schema_version": 57, "mcp_profiles": {"core": ["memory_store", "memory_recall"]},
+                            "quorum_shortfall": SHORTFALL_202},
         "ansible_python_interpreter": sys.executable}
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"), "ANSIBLE_NOCOLOR": "1",
            "AIMEMORY_PLAY_TIMES_FILE": str(tmp / "plays.json")}
@@ -67,6 +69,7 @@ def test_every_check_is_pinned_to_its_kind_and_its_plays_parameters(tmp_path: Pa
     assert decl["s1_quorum_write"] == {"kind": "quorum_write", "params": topology}
     assert decl["s2_quorum_not_met"] == {"kind": "quorum_shortfall", "params": {
         **topology, "leader": "node-a", "stopped": ["node-b", "node-c"], "one_down_applies": True,
+        "shortfall": SHORTFALL_202,
         "live_during_one_down": ["node-a", "node-b", "node-d"]}}
     assert decl["s3_mtls_allowlist"] == {"kind": "mtls_allowlist", "params": {
         "identities": ["rogue_ca", "own_ca_unlisted", "no_cert", "control"], "control": "control", "nodes": peers,
@@ -77,12 +80,13 @@ def test_every_check_is_pinned_to_its_kind_and_its_plays_parameters(tmp_path: Pa
     assert decl["phase1-node-c"] == {"kind": "functional", "params": {
         "host": "node-c", "tier": "keyword", "mcp_profile": "core", "mcp_tools": ["memory_store", "memory_recall"],
         "probe_default_tier": True}}
-    assert decl["phase2"] == {"kind": "federation", "params": {**topology, "observed_faults": True}}
+    assert decl["phase2"] == {"kind": "federation", "params": {**topology, "observed_faults": True,
+                                                               "shortfall": SHORTFALL_202}}
     assert decl["phase3"] == {"kind": "migration", "params": {"count": 1000}}
     assert decl["phase4"] == {"kind": "chaos", "params": {
         **topology, "classes": ["kill_primary_mid_write", "partition_minority", "drop_random_acks",
                                 "clock_skew_peer"], "cycles": 2, "writes_per_cycle": 20, "skew_offset_s": 300,
-        "profile": "fast"}}
+        "profile": "fast", "shortfall": SHORTFALL_202}}
     # verify init takes it as it is passed (JSON text), and the checker kinds are the registry's
     from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import KINDS
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from ansible_collections.aimemory.swarm.plugins.module_utils._checker.registry import KINDS, check
+from ansible_collections.aimemory.swarm.plugins.module_utils._releases import SHORTFALL_202
 
 from tests.unit.plugins.module_utils.history_builder import SHORT, T0, H, mem_id
 
@@ -220,6 +221,41 @@ def test_201_when_quorum_not_met() -> None:
 def test_wrong_503_body(body: dict[str, Any], cause: str) -> None:
     result = judged("quorum_shortfall", s2_history(body=body).ops, S2)
     assert not result["valid"] and has(result, cause), result["reasons"]
+
+
+ACCEPTED = {"quorum_met": False, "acks": 1, "needed": 2, "reason": "timeout", "durability": "local"}
+S2_0100 = {**S2, "shortfall": SHORTFALL_202}
+
+
+def test_a_0_10_shortfall_is_202_with_the_replication_state_and_kept() -> None:
+    result = judged("quorum_shortfall", s2_history(short_status=202, body=dict(ACCEPTED), retry_after=None).ops,
+                    S2_0100)
+    assert result["valid"], result["reasons"]
+    assert result["figures"]["shortfall_kept_on_leader"]["numerator"] == 1
+
+
+@pytest.mark.parametrize(("status", "body", "params", "cause"), [
+    (503, SHORT, S2_0100, "expected 202 (quorum_met=False, durability='local'), got 503"),  # the other release's
+    (202, ACCEPTED, S2, "expected 503 (error='quorum_not_met'), got 202"),
+    (202, {**ACCEPTED, "quorum_met": True}, S2_0100, "body quorum_met True, expected False"),
+    (202, {**ACCEPTED, "quorum_met": 0}, S2_0100, "body quorum_met 0, expected False"),
+    (202, {**ACCEPTED, "durability": "quorum"}, S2_0100, "body durability 'quorum'"),
+    (202, {**ACCEPTED, "acks": 2}, S2_0100, "body acks 2, expected an integer < W=2"),
+    (202, {k: v for k, v in ACCEPTED.items() if k != "needed"}, S2_0100, "body keys"),
+])
+def test_a_shortfall_in_another_shape_than_the_release_declares_is_red(
+        status: int, body: dict[str, Any], params: dict[str, Any], cause: str) -> None:
+    result = judged("quorum_shortfall", s2_history(short_status=status, body=dict(body), retry_after=None).ops, params)
+    assert not result["valid"] and has(result, cause), result["reasons"]
+
+
+def test_an_unknown_release_may_answer_either_shape_but_exactly() -> None:
+    unknown = {**S2, "shortfall": None}
+    assert judged("quorum_shortfall", s2_history().ops, unknown)["valid"]
+    assert judged("quorum_shortfall", s2_history(short_status=202, body=dict(ACCEPTED), retry_after=None).ops,
+                  unknown)["valid"]
+    assert not judged("quorum_shortfall", s2_history(short_status=202, body={**ACCEPTED, "got": 1},
+                                                     retry_after=None).ops, unknown)["valid"]
 
 
 @pytest.mark.parametrize("retry_after", [None, "5", "2.0"])

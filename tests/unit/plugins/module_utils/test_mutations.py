@@ -10,6 +10,7 @@ from ansible_collections.aimemory.swarm.plugins.module_utils._ops import apply_m
 from ansible_collections.aimemory.swarm.plugins.module_utils._workload.records import (
     Varied,
     agreement,
+    clock_digest,
     differing,
     intent_digest,
     replicated_digest,
@@ -49,15 +50,17 @@ def held(h: H, title: str, kind: str, holders: list[str], others: str = "other(p
     h._add(process=3000 + len(h.ops), type="ok", f="held", value=value)
 
 
-def found(h: H, titles: dict[str, str], full: dict[str, str] | None = None) -> dict[str, list[str | None]]:
-    """{id: [title, intent digest, replicated digest]} as a read records it."""
-    return {mem_id(t): [t, d, (full or {}).get(t, "same")] for t, d in titles.items()}
+def found(h: H, titles: dict[str, str], full: dict[str, str] | None = None,
+          clock: dict[str, str] | None = None) -> dict[str, list[str | None]]:
+    """{id: [title, intent digest, replicated digest, clock digest]} as a read records it."""
+    return {mem_id(t): [t, d, (full or {}).get(t, "same"), (clock or {}).get(t)] for t, d in titles.items()}
 
 
-def read(h: H, node: str, titles: dict[str, str], full: dict[str, str] | None = None) -> None:
+def read(h: H, node: str, titles: dict[str, str], full: dict[str, str] | None = None,
+         clock: dict[str, str] | None = None) -> None:
     h._add(process="reader", type="ok", f="read", node=node, status=200,
            value={"key": "id", "namespace": h.namespace, "count": len(titles), "pages": 1,
-                  "found": found(h, titles, full)})
+                  "found": found(h, titles, full, clock)})
 
 
 def base(h: H, titles: list[str]) -> dict[str, str]:
@@ -196,3 +199,29 @@ def test_records_intent_and_replicated_digests() -> None:
     assert v.body(5, "s1") != Varied(8, ["n1", "n2"], ["ag1", "ag2"]).body(5, "s1")
     kinds = {v.body(n, "s1")[2]["tier"] for n in range(60)} | {v.body(n, "s1")[2]["scope"] for n in range(60)}
     assert {"short", "mid", "long", "team", "unit", "org", "collective"} <= kinds
+
+
+def test_a_vector_clock_that_differs_is_named_from_the_list_digests_alone() -> None:
+    # 0.10.0 stamps metadata.version_vector on the node that took the write only: the lists say so, unread
+    h = H()
+    digests = base(h, ["a", "b"])
+    for node in NODES:
+        read(h, node, digests, clock={"a": "vv-a"} if node == "node-a" else None)
+    result = judged("quorum_write", h.ops, S1)
+    assert not result["valid"] and has(result, "1 write(s) whose nodes hold different records, differing in "
+                                               "metadata.version_vector: a on node-a, node-b, node-c")
+    assert not any("fields not read" in r for r in result["reasons"])
+    h2 = H()
+    digests = base(h2, ["a"])
+    for node in NODES:  # content and clock differ, no record read: the content part stays unnamed
+        read(h2, node, digests, full={"a": node}, clock={"a": node})
+    assert has(judged("quorum_write", h2.ops, S1), "differing in fields not read, metadata.version_vector: a on")
+
+
+def test_records_split_the_vector_clock_and_name_metadata_keys() -> None:
+    stored = {"id": "i", "title": "t", "content": "c", "metadata": {"w_seq": 1, "version_vector": {"n1": "t1"}}}
+    peer = {**stored, "metadata": {"w_seq": 1}}
+    assert replicated_digest(stored) == replicated_digest(peer)
+    assert clock_digest(stored) is not None and clock_digest(peer) is None
+    assert agreement({"a": stored, "b": peer}) == ["metadata.version_vector"]
+    assert agreement({"a": stored, "b": {**peer, "content": "d"}}) == ["content", "metadata.version_vector"]

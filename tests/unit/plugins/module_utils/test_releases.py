@@ -20,6 +20,9 @@ USED_BY = {
     "cross_backend_time_precision": ("playbooks/checks.yml", "campaign_expect.cross_backend_time_precision"),
     "known_findings": ("verify/summary.py", '.get("known_findings")'),
     "cross_agent_scopes": ("playbooks/tasks/check_s1.yml", "campaign_expect.cross_agent_scopes"),
+    # S2 reads its declaration; phase 2 and phase 4 pass the same value
+    "quorum_shortfall": ("playbooks/tasks/declare_checks.yml",
+                         "_shortfall: \"{{ campaign_expect.quorum_shortfall }}\""),
 }
 
 
