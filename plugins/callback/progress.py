@@ -396,5 +396,7 @@ class CallbackModule(CallbackBase):
                 report = os.path.join(self.evidence_dir, "index.html") if self.evidence_dir else "?"
                 self.emit("verdict", f"[verdict] {self.verdict} in {took}: open {report}", verdict=self.verdict,
                           evidence_dir=self.evidence_dir or None, report=report)
-            else:
+            elif self.declared:  # a campaign that declared checks and reached no verdict
                 self.emit("end", f"[campaign] ended in {took} without a verdict", verdict=None)
+            else:  # a playbook that is no campaign (build_release, teardown, sweep)
+                self.emit("end", f"[playbook] ended in {took}", verdict=None)

@@ -204,3 +204,13 @@ def test_machine_readable_progress(tmp_path: Path, how: str) -> None:
     assert "heartbeat" in kinds
     check = next(e for e in events if e["aimemory_progress"] == "check")
     assert (check["check"], check["verdict"], check["index"], check["total"]) == ("s_demo", "PASS", 1, 1)
+
+
+def test_a_playbook_that_is_no_campaign_ends_without_talk_of_a_verdict(tmp_path: Path) -> None:
+    cb, lines = progress(tmp_path)
+    playbook = SimpleNamespace(_file_name=str(PLAYBOOKS / "build_release.yml"),
+                               get_plays=lambda: [named("Build an ai-memory release on the controller")])
+    cb.v2_playbook_on_start(playbook)
+    cb.v2_playbook_on_play_start(named("Build an ai-memory release on the controller"))
+    cb.v2_playbook_on_stats(None)
+    assert lines[-1].startswith("[playbook] ended in ") and "verdict" not in lines[-1]
