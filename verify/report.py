@@ -55,7 +55,10 @@ def red_causes(summary: dict[str, Any]) -> list[dict[str, Any]]:
     it is a known finding of the release (every reason of it matched one) and which. Unexplained ones first."""
     checks = summary.get("checks") or {}
     reds = summary.get("reds") or {}
-    known_by_reason = {k.get("reason"): k.get("finding") for k in reds.get("known") or []}
+    known_by_reason: dict[Any, str] = {}
+    for k in reds.get("known") or []:  # a reason two findings explain together names both
+        known_by_reason[k.get("reason")] = ", ".join(filter(None, (known_by_reason.get(k.get("reason")),
+                                                                   k.get("finding"))))
     causes: list[dict[str, Any]] = []
     for name in summary.get("declared_checks") or list(checks):
         entry = checks.get(name) or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,20 +190,69 @@ NON_VERDICT = {
 }
 
 
+# the reasons that say in which fields replicas (or a replica and the last acknowledged write) differ, and the
+# reason that names what the nodes not holding an acknowledged write held instead (``other(<fields>)``)
+DIVERGENCE = re.compile(r"(?:whose nodes hold different records|present with other content than last written), "
+                        r"differing in (?P<fields>[^:]+):")
+HELD_SHORT = re.compile(r"acknowledgement\(s\) held by fewer than W=\d+ node\(s\) right after the ack, the others "
+                        r"holding (?P<states>.+?): ")
+OTHER_STATE = re.compile(r"other\((?P<fields>[^)]*)\)")
+
+
+def _field_findings(reason: str, findings: list[dict[str, Any]]) -> list[str]:
+    """The findings (ids) whose ``fields`` explain a divergence reason, [] when they do not all explain it.
+
+    A divergence ("differing in a, b:") is explained when every field it names is a field of an applicable
+    finding; a node that named no field ("fields not read") never is. An acknowledgement held by fewer than W
+    nodes right after it ("the others holding other(a) or other(b, c) or absent") is explained when one of the
+    states the non-holders showed differs only in such fields: every acknowledgement of that reason had exactly
+    that set of states, so at least one non-holder held the write up to the release's known divergences (with
+    the campaign's W = 2 and the leader holding its own write, that is W)."""
+    covered: dict[str, list[str]] = {}
+    for finding in findings:
+        for field in finding.get("fields") or []:
+            covered.setdefault(field, []).append(finding["id"])
+    if not covered:
+        return []
+    found = DIVERGENCE.search(reason)
+    if found:
+        fields = [f.strip() for f in found.group("fields").split(", ")]
+        if fields and all(f in covered for f in fields):
+            return sorted({fid for f in fields for fid in covered[f]})
+        return []
+    held = HELD_SHORT.search(reason)
+    if held:
+        for state in held.group("states").split(" or "):
+            other = OTHER_STATE.fullmatch(state.strip())
+            fields = [f.strip() for f in other.group("fields").split(",")] if other else []
+            if fields and all(f in covered for f in fields):
+                return sorted({fid for f in fields for fid in covered[f]})
+    return []
+
+
+def _alternatives(finding: dict[str, Any]) -> list[list[str]]:
+    """A finding's texts: each alternative a list of texts one reason must all contain (none: a finding of
+    ``fields`` only, which never matches by text)."""
+    return finding.get("matches") or ([finding["match"]] if finding.get("match") else [])
+
+
 def classify_reds(reasons: list[str], expectations: dict[str, Any] | None) -> dict[str, Any]:
     """Which red reasons are known findings of the release under test (its expectations' ``known_findings``: a
-    check pattern and a text every matching reason contains), and which are not. Known findings stay red: this
-    only says which reds a reader has already seen documented (README, certification table)."""
+    check pattern and a text every matching reason contains, or the ``fields`` in which the release's replicas are
+    known to differ), and which are not. Known findings stay red: this only says which reds a reader has already
+    seen documented (README, certification table). A reason several findings explain together (a divergence in
+    the fields of two findings) is listed once per finding."""
     findings = (expectations or {}).get("known_findings") or []
     known: list[dict[str, str]] = []
     unexplained: list[str] = []
     for reason in reasons:
         check = reason.split(":", 1)[0]
-        hit = next((f for f in findings if fnmatch.fnmatchcase(check, f.get("check", "")) and
-                    any(all(part in reason for part in alternative)
-                        for alternative in f.get("matches") or [f.get("match") or []])), None)
-        if hit:
-            known.append({"finding": hit["id"], "check": check, "reason": reason})
+        applicable = [f for f in findings if fnmatch.fnmatchcase(check, f.get("check", ""))]
+        hit = next((f for f in applicable if any(alternative and all(part in reason for part in alternative)
+                                                 for alternative in _alternatives(f))), None)
+        ids = [hit["id"]] if hit else _field_findings(reason, applicable)
+        if ids:
+            known += [{"finding": fid, "check": check, "reason": reason} for fid in ids]
         else:
             unexplained.append(reason)
     # a check's figure that fails only because of its known finding (assertions_passed 14/15) is that finding too

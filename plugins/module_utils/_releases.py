@@ -141,15 +141,54 @@ ATTESTATION_NOT_RELAYED = {
                "metadata.write_signature gets \"agent_attested\" on every node whose binding holds the key.",
 }
 
+# 0.10.0 (read in its source, seen in the campaigns of 2026-12-02). ``fields``: the fields in which the release's
+# replicas are known to differ; a divergence reason naming only such fields is these findings (verify/summary.py)
 VERSION_VECTOR_WRITER_ONLY = {
     "id": "version-vector-on-the-writer-only",
     "check": "*",
-    "matches": [["whose nodes hold different records, differing in metadata.version_vector:"]],
+    "fields": ["metadata.version_vector"],
     "summary": "Every memory's per-memory vector clock (metadata.version_vector, #1757) is stamped only on the node "
                "that took the write: db::insert stamps a clone of the metadata after the quorum fan-out copy was "
-               "taken, and the receive paths must not stamp (src/storage/mod.rs, src/models/crdt_merge.rs), so the "
-               "peers hold the memory without the clock and the replicas of every memory disagree in its metadata, "
-               "although src/models/crdt_merge.rs says the clock must join by per-peer max.",
+               "taken, and the receive paths must not stamp (src/storage/mod.rs), so a peer that received the "
+               "memory through the fan-out holds it without the clock (one that got it through catch-up merges the "
+               "writer's clock in): the replicas of every memory disagree in its metadata, although "
+               "src/models/crdt_merge.rs says the clock must join by per-peer max.",
+}
+UPDATE_TAGS_UNIONED = {
+    "id": "update-cannot-remove-tags-on-peers",
+    "check": "s1_quorum_write",
+    "fields": ["tags"],
+    "summary": "An update (PUT) that removes tags is acknowledged with 200 and the node that took it holds the new "
+               "tags, but its peers merge the update into their replica with the CRDT rule 'tags union' "
+               "(src/models/crdt_merge.rs merge_tags), so they keep the removed tags for good: replicas of the "
+               "memory disagree in tags (the leader ['delta'], its peers ['alpha', 'beta', 'gamma', 'delta']).",
+}
+UPDATE_DROPS_SERVER_METADATA = {
+    "id": "update-rewrites-server-metadata-on-the-leader",
+    "check": "s1_quorum_write",
+    "fields": ["metadata.attest_level", "metadata.kind_provenance", "metadata.write_signature"],
+    "summary": "An update (PUT) with client metadata replaces the metadata of the memory on the node that takes it, "
+               "dropping the keys the server stamped at creation (attest_level, kind_provenance, write_signature, "
+               "version_vector), while its peers deep-merge the update's metadata into theirs and keep them: after "
+               "an update the replicas disagree in who wrote the memory and how it was attested.",
+}
+DELETE_UNDONE_0100 = {
+    **DELETE_UNDONE,
+    "reproduced": "sometimes",
+    "summary": "A delete acknowledged with 200 comes back: at S1's last read (after phases 2 and 4 restarted and "
+               "partitioned nodes) 102 (memory, node) pairs of S1's 100 deletes were held again in the campaign of "
+               "2026-12-02, although 0.10.0 keeps tombstones (src/handlers/federation_receive.rs); the path that "
+               "brings them back is not traced yet (0.7.0's is the push dead-letter replay).",
+}
+UPDATE_PRIORITY_KEPT_0100 = {
+    **UPDATE_PRIORITY_KEPT,
+    "fields": ["priority"],
+    "summary": UPDATE_PRIORITY_KEPT["summary"] + " 0.10.0: the same upserts (src/storage/mod.rs "
+               "priority = MAX(memories.priority, excluded.priority), src/store/postgres.rs GREATEST).",
+}
+CATCHUP_CONFIDENCE_SOURCE_0100 = {
+    **CATCHUP_CONFIDENCE_SOURCE,
+    "fields": ["confidence_source"],
 }
 
 # How a node answers a write it committed locally but could not replicate to W nodes (both keep the local write):
@@ -204,7 +243,9 @@ RELEASES: dict[str, dict[str, Any]] = {
         # src/handlers/parity.rs under_replicated_response (v0.8.1 W3): the local write is durable, so 202 Accepted
         # with {quorum_met: false, acks, needed, reason, durability: "local"}, no Retry-After
         "quorum_shortfall": SHORTFALL_202,
-        "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED, VERSION_VECTOR_WRITER_ONLY],
+        "known_findings": [DEFAULT_TIER_OFFLINE, ATTESTATION_NOT_RELAYED, VERSION_VECTOR_WRITER_ONLY,
+                           CATCHUP_CONFIDENCE_SOURCE_0100, UPDATE_PRIORITY_KEPT_0100, UPDATE_TAGS_UNIONED,
+                           UPDATE_DROPS_SERVER_METADATA, DELETE_UNDONE_0100],
     },
 }
 

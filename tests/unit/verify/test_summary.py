@@ -338,3 +338,33 @@ def test_init_takes_declarations_as_json_or_a_file_and_refuses_a_mismatch(tmp_pa
                      '{"s1": {"kind": "quorum_write"}}']) == 2
     assert cli.main(["init", "--evidence-dir", str(tmp_path / "d"), "--campaign-id", "d"]) == 2
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_a_divergence_is_a_known_finding_only_when_every_field_it_names_is_one() -> None:
+    from verify.summary import classify_reds
+
+    expectations = {"known_findings": [
+        {"id": "clock", "check": "*", "fields": ["metadata.version_vector"]},
+        {"id": "tags", "check": "s1_*", "fields": ["tags"]},
+        {"id": "priority", "check": "s1_*", "fields": ["priority"], "matches": [["differing in priority:"]]}]}
+    covered = ["s1_quorum_write: 3 write(s) whose nodes hold different records, differing in metadata.version_vector, "
+               "tags: s1-1 on node-a, node-b",
+               "s1_quorum_write: 2 write(s) present with other content than last written, differing in priority, "
+               "tags: s1-2@node-a",
+               "s1_quorum_write: 4 update acknowledgement(s) held by fewer than W=2 node(s) right after the ack, the "
+               "others holding other(content,metadata,tags) or other(priority,tags): s1-3 held by ['node-a']",
+               "s4_partition_convergence: 20 write(s) after heal whose nodes hold different records, differing in "
+               "metadata.version_vector: s4-1 on node-a"]
+    uncovered = ["s1_quorum_write: 1 write(s) whose nodes hold different records, differing in content, tags: s1-4",
+                 "s1_quorum_write: 1 write(s) whose nodes hold different records, differing in fields not read, "
+                 "metadata.version_vector: s1-5 on node-a",
+                 "s4_partition_convergence: 1 write(s) whose nodes hold different records, differing in tags: s4-2",
+                 "s1_quorum_write: 2 update acknowledgement(s) held by fewer than W=2 node(s) right after the ack, "
+                 "the others holding other(content,tags) or absent: s1-6 held by ['node-a']",
+                 "s1_quorum_write: 1 acknowledged write(s) missing at the last read (never converged): s1-7@node-b"]
+    reds = classify_reds(covered + uncovered, expectations)
+    assert reds["unexplained"] == uncovered  # a finding of fields only never matches by text
+    assert [(k["finding"], k["reason"]) for k in reds["known"]] == [
+        ("clock", covered[0]), ("tags", covered[0]), ("priority", covered[1]), ("tags", covered[1]),
+        ("priority", covered[2]), ("tags", covered[2]), ("clock", covered[3])]
+    assert reds["not_reproduced"] == []
