@@ -20,16 +20,24 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from verify.summary import now
 
 SCHEMA = "aimemory.swarm/release-matrix/v1"
 BEGIN, END = "<!-- certification-table:begin -->", "<!-- certification-table:end -->"
-# the README's columns after release, date, build and wall time: (header, check names or a pattern)
-COLUMNS: list[tuple[str, str]] = [
-    ("S1", "s1_quorum_write"), ("S2", "s2_quorum_not_met"), ("S3", "s3_mtls_allowlist"),
-    ("S4", "s4_partition_convergence"), ("S5", "s5_postgres_backend"), ("attestation", "attestation"),
-    ("phase 1 (\u00d73)", "phase1-*"), ("phase 2", "phase2"), ("phase 3", "phase3"), ("phase 4", "phase4"),
-]
+REGISTRY = Path(__file__).resolve().parents[1] / "inventory" / "group_vars" / "all" / "scenarios.yml"
+
+
+def registry_columns(path: Path = REGISTRY) -> list[tuple[str, str]]:
+    """The README's columns after release, date, build and wall time: (header, check name or pattern), one per
+    scenario of the registry (its ``label``; a per-peer scenario's checks are ``<name>-*``), in its order."""
+    scenarios = (yaml.safe_load(path.read_text()) or {}).get("campaign_scenarios") or {}
+    return [(str(entry["label"]), f"{name}-*" if entry.get("runs_on") == "peers" else name)
+            for name, entry in scenarios.items()]
+
+
+COLUMNS: list[tuple[str, str]] = registry_columns()
 HEADER = ("| release | date | build: cold / cached | campaign wall time | "
           + " | ".join(column[0] for column in COLUMNS) + " | verdict |")
 

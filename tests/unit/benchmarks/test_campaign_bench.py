@@ -115,6 +115,7 @@ def test_every_play_of_the_campaign_has_a_stage() -> None:
     ("Open the evidence directory and declare the checks", "checks"),
     ("Ship-gate phase 3 on the PostgreSQL host (SQLite to PostgreSQL and back, every row compared)", "checks"),
     ("Run the T4 scenarios from the client host", "checks"),
+    ("Run the scenarios that run on every peer (ship-gate phase 1)", "checks"),
     ("Judge the campaign and tear down", "verdict"),
     ("Tear down a campaign's swarm", "teardown"),
     ("Something new", "other"),

@@ -54,7 +54,8 @@ def declare(tmp: Path, checks: list[str], w: int = 2) -> tuple[int, str]:
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"), "ANSIBLE_NOCOLOR": "1",
            "AIMEMORY_PLAY_TIMES_FILE": str(tmp / "plays.json")}
     proc = subprocess.run([str(PLAYBOOK), "-i", str(tmp / "inventory.yml"), str(tmp / "play.yml"),
-                           "-e", f"@{ROOT}/inventory/group_vars/all/campaign.yml", "-e", json.dumps(variables)],
+                           "-e", f"@{ROOT}/inventory/group_vars/all/campaign.yml",
+                           "-e", f"@{ROOT}/inventory/group_vars/all/scenarios.yml", "-e", json.dumps(variables)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout
 
