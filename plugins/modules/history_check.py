@@ -32,10 +32,11 @@ options:
   kind:
     description:
       - Checker to run, a kind of the checker registry (C(KINDS) in C(plugins/module_utils/_checker/registry.py)),
-        such as C(quorum_write) (S1), C(quorum_shortfall) (S2), C(mtls_allowlist) (S3), C(convergence) (S4 and reusable),
-        C(partition_convergence) (C(convergence) that insists on a partition and a heal), C(postgres_backend) (S5),
-        C(functional) (ship-gate phase 1 on one node), C(federation) (phase 2), C(migration) (phase 3), C(chaos)
-        (phase 4), C(attestation) (the write-attestation scenario), and any kind a scenario adds there.
+        such as C(quorum_write) (S1), C(quorum_shortfall) (S2), C(mtls_allowlist) (S3), C(convergence) (S4 and
+        reusable), C(partition_convergence) (C(convergence) that insists on a partition and a heal),
+        C(postgres_backend) (S5), C(functional) (ship-gate phase 1 on one node), C(federation) (phase 2),
+        C(migration) (phase 3), C(chaos) (phase 4), C(attestation) (the write-attestation scenario), and any kind a
+        scenario adds there.
       - The scenario registry (C(inventory/group_vars/all/scenarios.yml)) names each scenario's kind; a kind the
         checker registry does not know fails the task before anything is judged.
     type: str
