@@ -183,8 +183,8 @@ DELETE_UNDONE_0100 = {
 UPDATE_PRIORITY_KEPT_0100 = {
     **UPDATE_PRIORITY_KEPT,
     "fields": ["priority"],
-    "summary": UPDATE_PRIORITY_KEPT["summary"] + " 0.10.0: the same upserts (src/storage/mod.rs "
-               "priority = MAX(memories.priority, excluded.priority), src/store/postgres.rs GREATEST).",
+    "summary": (UPDATE_PRIORITY_KEPT["summary"] + " 0.10.0: the same upserts (src/storage/mod.rs priority = "
+                "MAX(memories.priority, excluded.priority), src/store/postgres.rs GREATEST)."),
 }
 CATCHUP_CONFIDENCE_SOURCE_0100 = {
     **CATCHUP_CONFIDENCE_SOURCE,
