@@ -12,12 +12,13 @@ ROOT = Path(__file__).resolve().parents[4]
 
 # every key a release entry has -> (file, text) that pins it into a check (or, for the findings, the verdict)
 USED_BY = {
-    "schema_version": ("playbooks/tasks/check_s5.yml", "campaign_expect.schema_version"),
-    "mcp_profiles": ("playbooks/checks.yml", "campaign_expect.mcp_profiles[campaign_mcp_profile]"),
+    "schema_version": ("inventory/group_vars/all/scenarios.yml", "campaign_expect.schema_version"),
+    "mcp_profiles": ("playbooks/tasks/phase1.yml", "campaign_expect.mcp_profiles[campaign_mcp_profile]"),
     # the release's default posture (release_expectations resolves it) is what the attestation check judges
-    "http_write_attestation": ("playbooks/tasks/check_attestation.yml", "posture: \"{{ _posture.posture }}\""),
+    "http_write_attestation": ("inventory/group_vars/all/scenarios.yml",
+                               "posture: \"{{ campaign_posture.posture }}\""),
     "http_write_signature": ("playbooks/checks.yml", "campaign_expect.http_write_signature"),
-    "cross_backend_time_precision": ("playbooks/checks.yml", "campaign_expect.cross_backend_time_precision"),
+    "cross_backend_time_precision": ("playbooks/tasks/phase3.yml", "campaign_expect.cross_backend_time_precision"),
     "known_findings": ("verify/summary.py", '.get("known_findings")'),
     "cross_agent_scopes": ("playbooks/tasks/check_s1.yml", "campaign_expect.cross_agent_scopes"),
     # S2 reads its declaration; phase 2 and phase 4 pass the same value
