@@ -195,9 +195,10 @@ CATCHUP_CONFIDENCE_SOURCE_0100 = {
 # ``status``, ``retry_after`` (the header, None: not required), the body's exact ``keys``, the ``marker`` values
 # that say "quorum not met", and the key holding the acks counted (local commit included)
 SHORTFALL_503 = {"status": 503, "retry_after": "2", "keys": ["error", "got", "needed", "reason"],
-                 "marker": {"error": "quorum_not_met"}, "acks_key": "got"}
+                 "marker": {"error": "quorum_not_met"}, "acks_key": "got", "text": "503 quorum_not_met"}
 SHORTFALL_202 = {"status": 202, "retry_after": None, "keys": ["acks", "durability", "needed", "quorum_met", "reason"],
-                 "marker": {"quorum_met": False, "durability": "local"}, "acks_key": "acks"}
+                 "marker": {"quorum_met": False, "durability": "local"}, "acks_key": "acks",
+                 "text": "202 quorum_met=false durability=local"}
 
 # the environment variable of the write-attestation posture (0.7: "1" requires it; 0.9+: tri-state, "0" opts out)
 ATTESTATION_ENV = "AI_MEMORY_REQUIRE_AGENT_ATTESTATION"

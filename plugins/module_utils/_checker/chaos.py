@@ -118,8 +118,8 @@ def _fault_problems(klass: str, window: list[dict[str, Any]], writes: list[Any],
         if not minority:
             reasons.append("no write went to the isolated node during the partition")
         if wrong:
-            reasons.append(f"{len(wrong)} of {len(minority)} write(s) to the isolated node not answered with the "
-                           f"release's quorum shortfall ({describe(shortfall_contract(params, None))}): "
+            reasons.append(f"{len(wrong)} of {len(minority)} write(s) to the isolated node not refused with "
+                           f"{describe(shortfall_contract(params, None))} (the release's quorum shortfall): "
                            f"{examples(wrong)}")
         if not any(w.type == "ok" for w in majority):
             reasons.append("no write through the majority was acknowledged during the partition")

@@ -153,8 +153,8 @@ def shortfall_contract(params: dict[str, Any], status: int | None) -> dict[str, 
 
 
 def describe(contract: dict[str, Any]) -> str:
-    marker = ", ".join(f"{k}={v!r}" for k, v in contract["marker"].items())
-    return f"{contract['status']} ({marker})"
+    """How reasons name a shortfall answer: "503 quorum_not_met", "202 quorum_met=false durability=local"."""
+    return str(contract.get("text") or contract["status"])
 
 
 def shortfall_problems(w: Write, quorum: int, live: int, contract: dict[str, Any]) -> list[str]:
